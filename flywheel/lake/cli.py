@@ -1,0 +1,87 @@
+"""``flywheel sql`` and ``flywheel tables``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from flywheel.config import Settings
+from flywheel.lake.lake import Lake
+from flywheel.lake.sql import sql as run_sql
+
+
+@click.command()
+@click.argument("query")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--max-rows",
+    type=int,
+    default=100,
+    show_default=True,
+    help="Rows shown by --format table (csv and json print all).",
+)
+@click.pass_obj
+def sql(settings: Settings, query: str, fmt: str, max_rows: int) -> None:
+    """Run a read-only DuckDB QUERY over every lake table at its current snapshot."""
+    result = run_sql(query, settings)
+    if fmt == "csv":
+        pacsv.write_csv(_printable(result), sys.stdout.buffer)
+    elif fmt == "json":
+        click.echo(json.dumps(_printable(result).to_pylist(), default=str, indent=1))
+    else:
+        click.echo(format_table(result, max_rows))
+    click.echo(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", err=fmt != "table")
+
+
+@click.command()
+@click.pass_obj
+def tables(settings: Settings) -> None:
+    """List the lake's tables: rows, current snapshot, and the Iceberg metadata file
+    (what a plain DuckDB shell opens with iceberg_scan)."""
+    lake = Lake(settings)
+    for name in lake.existing_tables():
+        table = lake.table(name)
+        snap = table.current_snapshot()
+        rows = snap.summary["total-records"] if snap and snap.summary else "0"
+        click.echo(
+            f"{name}\trows={rows}\tsnapshot={snap.snapshot_id if snap else '-'}"
+            f"\tmetadata={table.metadata_location}"
+        )
+
+
+def _printable(table: pa.Table) -> pa.Table:
+    """Binary columns (media) shown as their length, so output stays text."""
+    cols = []
+    for col in table.columns:
+        if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
+            cols.append(pa.compute.binary_length(col).cast(pa.string()))
+            cols[-1] = pa.compute.binary_join_element_wise(cols[-1], pa.scalar(" bytes"), "")
+        else:
+            cols.append(col)
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def format_table(table: pa.Table, max_rows: int) -> str:
+    """A plain aligned text table (no colours, safe for pipes and logs)."""
+    shown = _printable(table.slice(0, max_rows))
+    header = shown.column_names
+    rows = [["" if v is None else str(v) for v in row.values()] for row in shown.to_pylist()]
+    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(header)]
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    if table.num_rows > max_rows:
+        lines.append(f"... {table.num_rows - max_rows} more rows (use --max-rows or --format csv)")
+    return "\n".join(lines)

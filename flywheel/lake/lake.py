@@ -1,0 +1,171 @@
+"""``Lake``: the Iceberg tables of one flywheel deployment.
+
+Every table lives in the ``flywheel`` namespace of a pyiceberg SQL catalog (SQLite by
+default, PostgreSQL at scale) with its files in the warehouse (a local folder or S3).
+Every write is one Iceberg snapshot, so any state can be read back by snapshot id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from flywheel.config import Settings
+from flywheel.errors import CommitConflictError, NotFoundError, StorageError
+from flywheel.lake.schema import TABLE_SCHEMAS
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table import Table
+
+
+class Lake:
+    """The tables under one data root.
+
+    >>> lake = Lake(Settings.from_env(root="/tmp/fw-doctest", environ={}))
+    >>> lake.read("samples").num_rows
+    0
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._catalog: SqlCatalog | None = None
+
+    @property
+    def catalog(self) -> SqlCatalog:
+        if self._catalog is None:
+            self._catalog = _open_catalog(self.settings)
+        return self._catalog
+
+    def identifier(self, name: str) -> tuple[str, str]:
+        return (self.settings.namespace, name)
+
+    def table(self, name: str) -> Table:
+        """The Iceberg table ``name``, created from its schema on first use."""
+        if name not in TABLE_SCHEMAS:
+            raise NotFoundError(
+                f"unknown table {name!r}; tables: {', '.join(sorted(TABLE_SCHEMAS))}"
+            )
+        try:
+            return self.catalog.create_table_if_not_exists(
+                self.identifier(name), schema=TABLE_SCHEMAS[name]
+            )
+        except OSError as err:
+            raise StorageError(f"cannot create table {name!r}: {err}") from None
+
+    def existing_tables(self) -> list[str]:
+        """Names of the tables that exist in the catalog now."""
+        return sorted(ident[-1] for ident in self.catalog.list_tables(self.settings.namespace))
+
+    def read(
+        self,
+        name: str,
+        columns: Sequence[str] | None = None,
+        snapshot_id: int | None = None,
+        row_filter: str | None = None,
+    ) -> pa.Table:
+        """The rows of ``name`` at its current (or the given) snapshot, as Arrow."""
+        table = self.table(name)
+        kwargs: dict[str, object] = {}
+        if columns is not None:
+            kwargs["selected_fields"] = tuple(columns)
+        if snapshot_id is not None:
+            kwargs["snapshot_id"] = snapshot_id
+        if row_filter is not None:
+            kwargs["row_filter"] = row_filter
+        return table.scan(**kwargs).to_arrow()  # type: ignore[arg-type]
+
+    def commit(self, name: str, data: pa.Table, properties: Mapping[str, str]) -> int | None:
+        """Append ``data`` to ``name`` as one snapshot carrying ``properties`` in its
+        summary. Returns the new snapshot id (None when ``data`` is empty)."""
+        if data.num_rows == 0:
+            return None
+        table = self.table(name)
+        data = data.cast(TABLE_SCHEMAS[name])
+        try:
+            table.append(data, snapshot_properties=dict(properties))
+        except Exception as err:  # pyiceberg raises CommitFailedException and friends
+            if type(err).__name__ == "CommitFailedException":
+                raise CommitConflictError(
+                    f"another writer committed to {name!r} first; run the command again"
+                ) from None
+            raise
+        snap = table.current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def commit_all(
+        self, parts: Sequence[tuple[str, pa.Table]], properties: Mapping[str, str]
+    ) -> dict[str, int | None]:
+        """Commit several tables as one unit: when a later commit fails, the earlier
+        ones are rolled back to the snapshot they had before, so a run lands whole or
+        not at all. (Iceberg has no multi-table transaction; see
+        docs/decisions/multi-table-commit.md for the crash case.)"""
+        before = {name: self.current_snapshot_id(name) for name, _ in parts}
+        done: dict[str, int | None] = {}
+        try:
+            for name, data in parts:
+                done[name] = self.commit(name, data, properties)
+        except BaseException:
+            for name, snap_id in done.items():
+                if snap_id is not None:
+                    self._rollback(name, before[name])
+            raise
+        return done
+
+    def _rollback(self, name: str, snapshot_id: int | None) -> None:
+        table = self.table(name)
+        if snapshot_id is None:
+            # The table had no snapshot before: empty it again with a delete snapshot.
+            table.delete()
+        else:
+            table.manage_snapshots().set_current_snapshot(snapshot_id).commit()
+
+    def current_snapshot_id(self, name: str) -> int | None:
+        snap = self.table(name).current_snapshot()
+        return snap.snapshot_id if snap else None
+
+    def snapshot_ids(self) -> dict[str, int | None]:
+        """The current snapshot id of every table in the contract."""
+        return {name: self.current_snapshot_id(name) for name in TABLE_SCHEMAS}
+
+    def snapshot_properties(self, name: str) -> dict[str, str]:
+        """The summary of ``name``'s current snapshot ({} when it has none)."""
+        snap = self.table(name).current_snapshot()
+        if snap is None or snap.summary is None:
+            return {}
+        return {str(k): str(v) for k, v in snap.summary.additional_properties.items()}
+
+    def data_files(self, name: str, snapshot_id: int | None = None) -> list[str] | None:
+        """The Parquet files of a snapshot, or None when it has delete files (then the
+        rows must be read through ``read``)."""
+        table = self.table(name)
+        if snapshot_id is None and table.current_snapshot() is None:
+            return []
+        scan = table.scan(snapshot_id=snapshot_id)
+        files = []
+        for task in scan.plan_files():
+            if task.delete_files:
+                return None
+            files.append(task.file.file_path)
+        return files
+
+
+def _open_catalog(settings: Settings) -> SqlCatalog:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from flywheel.lake.storage import check_reachable
+
+    check_reachable(settings)
+    props = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
+    if settings.warehouse_is_s3:
+        props.update(settings.s3.pyiceberg_properties())
+    try:
+        catalog = SqlCatalog("flywheel", **props)
+        catalog.create_namespace_if_not_exists(settings.namespace)
+    except SQLAlchemyError as err:
+        first = str(err).strip().splitlines()[0]
+        raise StorageError(f"cannot open the catalog database: {first}") from None
+    return catalog

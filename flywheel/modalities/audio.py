@@ -1,0 +1,121 @@
+"""Audio clips: decode with libsndfile, reject clips a keyword model cannot learn from.
+
+Checks, in order (each one a ``Rejected.reason``), after the Speech Commands clean-up:
+
+- ``undecodable``: libsndfile cannot open the bytes.
+- ``truncated``: a WAV whose ``data`` chunk declares more bytes than the file holds
+  (libsndfile silently returns the frames that are there, so we read the header).
+- ``near_silent``: the loudest 20 ms frame is below ``silence_floor_dbfs``.
+- ``cut_off``: the loud region around the loudest frame (frames within
+  ``active_range_db`` of it, contiguous) reaches the first or the last frame, i.e. the
+  sound does not fade in or out inside the clip: a recording started or stopped mid-word.
+
+Levels are RMS in dBFS: 0 dBFS is a full-scale square wave, a full-scale sine is -3.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import numpy as np
+import soundfile as sf
+
+from flywheel.errors import ConfigError
+from flywheel.modalities.base import MediaFacts, Modality, Rejected
+
+# Writers that cannot seek back (a pipe) leave a placeholder data size: 0xFFFFFFFF, or
+# 0x7FFFF000 from ``espeak-ng --stdout``. Sizes from here up mean "unknown", not "lies".
+_UNKNOWN_SIZE = 0x7FFFF000
+
+
+class AudioModality(Modality):
+    """Audio in any container libsndfile reads (WAV, FLAC, OGG/Vorbis, AIFF, ...).
+
+    >>> AudioModality().quality_checks
+    ('undecodable', 'truncated', 'near_silent', 'cut_off')
+    """
+
+    name = "audio"
+    mime_prefixes = ("audio/",)
+    quality_checks = ("undecodable", "truncated", "near_silent", "cut_off")
+
+    def __init__(
+        self,
+        silence_floor_dbfs: float = -40.0,
+        active_range_db: float = 25.0,
+        frame_ms: float = 20.0,
+    ) -> None:
+        if active_range_db <= 0 or frame_ms <= 0:
+            raise ConfigError(
+                f"active_range_db and frame_ms must be > 0, got {active_range_db} and {frame_ms}"
+            )
+        self.silence_floor_dbfs = silence_floor_dbfs
+        self.active_range_db = active_range_db
+        self.frame_ms = frame_ms
+
+    def inspect(self, data: bytes, mime: str) -> MediaFacts:
+        """Decode, check, and return duration (seconds), sample rate (Hz) and channels."""
+        try:
+            samples, sample_rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except sf.LibsndfileError as err:
+            raise Rejected("undecodable", f"libsndfile: {err.error_string} ({mime})") from None
+        except (RuntimeError, TypeError, ValueError, EOFError) as err:
+            raise Rejected("undecodable", f"libsndfile: {err} ({mime})") from None
+        missing = _wav_missing_bytes(data)
+        if missing > 0:
+            raise Rejected("truncated", f"the WAV header declares {missing} more bytes of audio")
+        self._check_levels(samples.mean(axis=1), sample_rate)  # (N, C) -> mono (N,)
+        n_frames, channels = samples.shape
+        return MediaFacts(
+            duration_s=n_frames / sample_rate, sample_rate=int(sample_rate), channels=channels
+        )
+
+    def _check_levels(self, mono: np.ndarray, sample_rate: int) -> None:
+        level = frame_levels_dbfs(mono, sample_rate, self.frame_ms)  # (F,)
+        if level.size == 0:
+            raise Rejected("near_silent", f"the clip is shorter than one {self.frame_ms} ms frame")
+        peak = int(level.argmax())
+        if level[peak] < self.silence_floor_dbfs:
+            raise Rejected(
+                "near_silent",
+                f"loudest frame {level[peak]:.1f} dBFS < floor {self.silence_floor_dbfs} dBFS",
+            )
+        quiet = level < level[peak] - self.active_range_db  # (F,) bool
+        loud_at_start, loud_at_end = not quiet[:peak].any(), not quiet[peak:].any()
+        if loud_at_start or loud_at_end:
+            edge = "start" if loud_at_start else "end"
+            raise Rejected(
+                "cut_off",
+                f"the sound is still within {self.active_range_db} dB of its peak "
+                f"({level[peak]:.1f} dBFS) at the {edge} of the clip",
+            )
+
+
+def frame_levels_dbfs(mono: np.ndarray, sample_rate: int, frame_ms: float = 20.0) -> np.ndarray:
+    """RMS level of each whole ``frame_ms`` frame of ``mono`` (N,) in dBFS, shape (F,).
+    A last partial frame is dropped; digital silence reads -200 dBFS.
+
+    >>> frame_levels_dbfs(np.ones(800, dtype=np.float32), 8000, 20.0).round(1)
+    array([0., 0., 0., 0., 0.], dtype=float32)
+    """
+    frame = max(1, round(sample_rate * frame_ms / 1000))  # samples per frame
+    n = len(mono) // frame
+    frames = mono[: n * frame].reshape(n, frame)  # (F, frame)
+    rms = np.sqrt(np.mean(np.square(frames), axis=1))  # (F,)
+    return 20 * np.log10(np.maximum(rms, 1e-10))
+
+
+def _wav_missing_bytes(data: bytes) -> int:
+    """How many bytes a RIFF/WAVE file's ``data`` chunk declares beyond the end of
+    ``data``; 0 when it is complete, not a WAV, or the size is a placeholder."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return 0
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id, size = struct.unpack_from("<4sI", data, offset)
+        if chunk_id == b"data":
+            present = len(data) - (offset + 8)
+            return 0 if size >= _UNKNOWN_SIZE else max(0, size - present)
+        offset += 8 + size + (size & 1)  # chunks are padded to an even length
+    return 0

@@ -1,0 +1,120 @@
+"""AudioModality on real espeak-ng clips from ``write_spoken_words_folder``, and faults
+made from them. The margin test pins how far the thresholds sit from the real levels."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import struct
+
+import filetype
+import numpy as np
+import pytest
+import soundfile as sf
+
+from flywheel.errors import ConfigError
+from flywheel.modalities import MediaFacts, Rejected, get_modality, modality_for_mime
+from flywheel.modalities.audio import AudioModality, frame_levels_dbfs
+from flywheel.sample_data import AudioFolder, write_spoken_words_folder
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
+)
+MARGIN_DB = 15.0  # the real levels must sit at least this far from each threshold
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory: pytest.TempPathFactory) -> AudioFolder:
+    return write_spoken_words_folder(tmp_path_factory.mktemp("words"))
+
+
+def inspect(data: bytes) -> MediaFacts:
+    mime = filetype.guess_mime(data) or "application/octet-stream"  # as ingest: magic bytes
+    return AudioModality().inspect(data, mime)
+
+
+def rejected_file(words: AudioFolder, reason: str) -> bytes:
+    (rel,) = [rel for rel, r in words.rejected.items() if r == reason]
+    return (words.root / rel).read_bytes()
+
+
+def good_clip(words: AudioFolder) -> tuple[np.ndarray, int]:
+    audio, rate = sf.read(words.root / next(iter(words.truth)), dtype="float32")
+    return audio, rate
+
+
+def wav(audio: np.ndarray, rate: int, fmt: str = "WAV") -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, format=fmt)
+    return buf.getvalue()
+
+
+def test_every_real_espeak_clip_passes_with_its_facts(words: AudioFolder) -> None:
+    assert len(words.truth) == 48
+    for rel in words.truth:
+        facts = inspect((words.root / rel).read_bytes())
+        assert (facts.sample_rate, facts.channels) == (22050, 1), rel
+        assert facts.duration_s is not None and 0.6 < facts.duration_s < 1.6, rel
+
+
+@pytest.mark.parametrize("reason", ["undecodable", "truncated", "near_silent", "cut_off"])
+def test_planted_fault_is_rejected_with_its_reason(words: AudioFolder, reason: str) -> None:
+    with pytest.raises(Rejected) as info:
+        inspect(rejected_file(words, reason))
+    assert info.value.reason == reason
+    assert "BytesIO" not in info.value.detail
+
+
+def test_thresholds_leave_margin_on_real_levels(words: AudioFolder) -> None:
+    check = AudioModality()
+    for rel in words.truth:
+        audio, rate = sf.read(words.root / rel, dtype="float32")
+        level = frame_levels_dbfs(audio, rate)  # (F,) dBFS
+        peak = int(level.argmax())
+        assert level[peak] >= check.silence_floor_dbfs + MARGIN_DB, rel
+        # the word fades in and out: some frame on each side is far below the peak
+        assert level[peak] - level[:peak].min() >= check.active_range_db + MARGIN_DB, rel
+        assert level[peak] - level[peak:].min() >= check.active_range_db + MARGIN_DB, rel
+    quiet, rate = sf.read(io.BytesIO(rejected_file(words, "near_silent")), dtype="float32")
+    assert frame_levels_dbfs(quiet, rate).max() <= check.silence_floor_dbfs - MARGIN_DB
+    cut, rate = sf.read(io.BytesIO(rejected_file(words, "cut_off")), dtype="float32")
+    level = frame_levels_dbfs(cut, rate)
+    assert level.max() - level[-1] <= check.active_range_db - MARGIN_DB
+
+
+def test_clip_that_starts_mid_word_is_cut_off_at_the_start(words: AudioFolder) -> None:
+    audio, rate = good_clip(words)
+    start = int(np.abs(audio).argmax())
+    with pytest.raises(Rejected, match=r"cut_off.*start"):
+        inspect(wav(audio[start:], rate))
+
+
+def test_stereo_and_flac_clips_pass(words: AudioFolder) -> None:
+    audio, rate = good_clip(words)
+    stereo = np.stack([audio, 0.5 * audio], axis=1)  # (N, 2)
+    assert inspect(wav(stereo, rate)).channels == 2
+    flac = wav(audio, rate, fmt="FLAC")
+    assert filetype.guess_mime(flac) == "audio/x-flac"
+    assert inspect(flac).duration_s == pytest.approx(len(audio) / rate)
+
+
+def test_placeholder_data_size_from_a_pipe_is_not_truncation(words: AudioFolder) -> None:
+    data = bytearray(wav(*good_clip(words)))
+    at = data.find(b"data")
+    for placeholder in (0xFFFFFFFF, 0x7FFFF000):  # unknown-size markers of pipe writers
+        data[at + 4 : at + 8] = struct.pack("<I", placeholder)
+        assert inspect(bytes(data)).sample_rate == 22050
+
+
+def test_clip_shorter_than_a_frame_is_near_silent(words: AudioFolder) -> None:
+    audio, rate = good_clip(words)
+    peak = int(np.abs(audio).argmax())
+    with pytest.raises(Rejected, match="near_silent"):
+        inspect(wav(audio[peak : peak + 100], rate))  # 4.5 ms
+
+
+def test_audio_modality_is_registered_and_validates_params() -> None:
+    assert isinstance(get_modality("audio", silence_floor_dbfs=-50.0), AudioModality)
+    assert modality_for_mime("audio/x-wav") == "audio"
+    with pytest.raises(ConfigError, match="active_range_db"):
+        AudioModality(active_range_db=0)

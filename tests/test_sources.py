@@ -1,0 +1,50 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from flywheel.config import S3Settings
+from flywheel.errors import SourceError
+from flywheel.ingest.sources import list_source
+
+
+def _folder(tmp_path: Path) -> Path:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.png").write_bytes(b"x")
+    (tmp_path / "y.wav").write_bytes(b"y")
+    (tmp_path / "notes.md").write_text("hello")
+    lines = [
+        json.dumps({"path": "a/x.png", "tags": ["#cat"], "source_ref": "ig-1"}),
+        "{not json",
+        json.dumps({"path": "gone.png", "tags": []}),
+        json.dumps({"path": "../escape.png"}),
+        "",
+    ]
+    (tmp_path / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def test_folder_walks_recursively_and_applies_manifest(tmp_path: Path) -> None:
+    listing = list_source(str(_folder(tmp_path)), S3Settings())
+    items = {i.rel_path: i for i in listing.items}
+    assert set(items) == {"a/x.png", "y.wav"}
+    assert items["a/x.png"].tags == ("#cat",) and items["a/x.png"].source_ref == "ig-1"
+    # A file with no manifest line has no tags and its path as source_ref.
+    assert items["y.wav"].tags == () and items["y.wav"].source_ref == "y.wav"
+    assert listing.sidecars == 2  # manifest.jsonl and notes.md
+
+
+def test_bad_manifest_lines_are_reported_not_dropped(tmp_path: Path) -> None:
+    listing = list_source(str(_folder(tmp_path)), S3Settings())
+    problems = sorted((p.line_no, p.reason) for p in listing.problems)
+    assert problems == [(2, "bad_manifest_line"), (3, "missing_file"), (4, "bad_manifest_line")]
+
+
+def test_manifest_file_source_lists_only_its_lines(tmp_path: Path) -> None:
+    listing = list_source(str(_folder(tmp_path) / "manifest.jsonl"), S3Settings())
+    assert [i.rel_path for i in listing.items] == ["a/x.png"]
+
+
+def test_missing_source(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="does not exist"):
+        list_source(str(tmp_path / "nothing"), S3Settings())

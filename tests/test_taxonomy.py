@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from flywheel.errors import TaxonomyError
+from flywheel.ingest.taxonomy import Taxonomy
+
+DOC = {"classes": {"cat": ["#cat", "#kitty"], "dog": ["#dog"]}}
+
+
+def test_one_class_hit_gives_that_class_and_the_matched_tag() -> None:
+    t = Taxonomy.from_mapping(DOC)
+    assert t.weak_label(["#sunny", "#Kitty"]) == ("cat", "tag:#Kitty")
+
+
+def test_tags_of_two_classes_are_ambiguous() -> None:
+    t = Taxonomy.from_mapping(DOC)
+    assert t.weak_label(["#dog", "#cat"]) == (None, "ambiguous:cat,dog")
+
+
+def test_two_tags_of_the_same_class_are_not_ambiguous() -> None:
+    t = Taxonomy.from_mapping(DOC)
+    assert t.weak_label(["#cat", "#kitty"]) == ("cat", "tag:#cat")
+
+
+def test_unmapped_tags_give_no_label() -> None:
+    assert Taxonomy.from_mapping(DOC).weak_label(["#sunset"]) == (None, None)
+    assert Taxonomy.from_mapping(DOC).weak_label([]) == (None, None)
+
+
+def test_matching_ignores_case_and_hash() -> None:
+    assert Taxonomy.from_mapping(DOC).weak_label(["DOG"]) == ("dog", "tag:DOG")
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([1, 2], "no `classes` mapping"),
+        ({"classes": {}}, "`classes` is empty"),
+        ({"classes": {"cat": "#cat"}}, "must list its tags"),
+        ({"classes": {"cat": ["#x"], "dog": ["#X"]}}, "listed under both"),
+        ({"classes": {"cat": ["#cat"]}, "extra": 1}, "unknown key"),
+    ],
+)
+def test_wrong_format_is_a_one_line_error(doc: object, message: str) -> None:
+    with pytest.raises(TaxonomyError, match=message) as err:
+        Taxonomy.from_mapping(doc)
+    assert "\n" not in str(err.value)
+
+
+def test_invalid_yaml_names_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text("classes:\n  cat: [#cat\n")
+    with pytest.raises(TaxonomyError, match=r"t.yaml is not valid YAML at line \d"):
+        Taxonomy.load(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(TaxonomyError, match="does not exist"):
+        Taxonomy.load(tmp_path / "nope.yaml")
