@@ -34,12 +34,11 @@ def cli(ctx: click.Context, root: str | None, ray_address: str | None) -> None:
 
 
 def _register() -> None:
-    # Imported here, not at module top, so `flywheel --help` stays fast and one
-    # stage's import error cannot hide the others' commands.
+    # Each stage keeps its commands in its own package; this is the one list of them.
     from flywheel.ingest.cli import ingest
-    from flywheel.lake.cli import sql, tables
+    from flywheel.lake.cli import duckdb_init, sql, tables
 
-    for command in (ingest, sql, tables):
+    for command in (ingest, sql, tables, duckdb_init):
         cli.add_command(command)
 
 

@@ -52,3 +52,15 @@ def spoken_folder(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     from flywheel.sample_data import write_spoken_words_folder
 
     return write_spoken_words_folder(tmp_path_factory.mktemp("spoken"))
+
+
+@pytest.fixture(scope="session")
+def filled_root(tmp_path_factory, digits_folder, ray_cluster) -> Path:  # type: ignore[no-untyped-def]
+    """A data root that already holds the digits folder, ingested once.
+    Tests that use it must not write to it."""
+    from flywheel.ingest import IngestConfig, ingest
+
+    root = tmp_path_factory.mktemp("filled") / "root"
+    settings = Settings.from_env(root=root, environ={})
+    ingest(settings, IngestConfig(str(digits_folder.root), digits_folder.taxonomy, progress=False))
+    return root

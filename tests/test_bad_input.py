@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from flywheel.config import Settings
-from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
 
 
@@ -35,14 +34,6 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.Compl
         env=full_env,
         timeout=120,
     )
-
-
-@pytest.fixture(scope="module")
-def filled_root(tmp_path_factory, digits_folder, ray_cluster) -> Path:  # type: ignore[no-untyped-def]
-    root = tmp_path_factory.mktemp("filled") / "root"
-    settings = Settings.from_env(root=root, environ={})
-    ingest(settings, IngestConfig(str(digits_folder.root), digits_folder.taxonomy, progress=False))
-    return root
 
 
 def _state(root: Path) -> dict[str, tuple[int | None, int]]:

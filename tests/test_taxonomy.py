@@ -58,3 +58,24 @@ def test_invalid_yaml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(TaxonomyError, match="does not exist"):
         Taxonomy.load(tmp_path / "nope.yaml")
+
+
+def test_json_schema_agrees_with_the_loader(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parents[1] / "schemas" / "taxonomy.schema.json").read_text()
+    )
+    jsonschema.validate(DOC, schema)
+    for bad in (
+        [1, 2],
+        {"classes": {}},
+        {"classes": {"cat": "#cat"}},
+        {"classes": {"c": []}, "x": 1},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+        with pytest.raises(TaxonomyError):
+            Taxonomy.from_mapping(bad)

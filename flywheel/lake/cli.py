@@ -85,3 +85,15 @@ def format_table(table: pa.Table, max_rows: int) -> str:
     if table.num_rows > max_rows:
         lines.append(f"... {table.num_rows - max_rows} more rows (use --max-rows or --format csv)")
     return "\n".join(lines)
+
+
+@click.command("duckdb-init")
+@click.pass_obj
+def duckdb_init(settings: Settings) -> None:
+    """Print a DuckDB init script that opens every table in a plain DuckDB shell:
+
+    flywheel duckdb-init > lake.sql && duckdb -init lake.sql
+    """
+    from flywheel.lake.shell import duckdb_init_script
+
+    click.echo(duckdb_init_script(Lake(settings)), nl=False)

@@ -1,14 +1,13 @@
 """The table contract: one Arrow schema per lake table.
 
 This module is the single source of truth; ``schemas/<table>.json`` are generated
-from it (``python -m flywheel.lake.schema schemas/``) for tools that do not speak
+from it (``scripts/write-schemas``) for tools that do not speak
 Python, and a test fails when they are stale.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -61,9 +60,72 @@ QUARANTINE = pa.schema(
     ]
 )
 
+ANNOTATIONS = pa.schema(
+    [
+        _f("annotation_id", pa.int64(), False, "id in the queue database; the export watermark"),
+        _f("task_id", pa.int64(), False, "the queue task answered"),
+        _f("queue", pa.string(), False, "queue name"),
+        _f("sample_id", pa.string(), False, "the sample the task shows"),
+        _f("kind", pa.string(), False, "label | verify"),
+        _f("is_gold", pa.bool_(), False, "the task was a gold task (known answer)"),
+        _f("vendor", pa.string(), False, "vendor name"),
+        _f("annotator", pa.string(), False, "annotator id as the vendor sent it"),
+        _f("label", pa.string(), True, "the answer; verify tasks: yes | no | unsure; null if skip"),
+        _f("skip", pa.bool_(), False, "the annotator skipped the task"),
+        _f("counted", pa.bool_(), False, "counted towards the task's consensus"),
+        _f("lease_id", pa.string(), True, "lease it was answered under; null for imports"),
+        _f("idempotency_key", pa.string(), False, "the vendor's key for this answer"),
+        _f("answered_at", TIMESTAMP, False, "when the answer was stored (UTC)"),
+    ]
+)
+
+LABELS = pa.schema(
+    [
+        _f("label_id", pa.int64(), False, "id in the queue database; the export watermark"),
+        _f("sample_id", pa.string(), False, "the labelled sample"),
+        _f("label", pa.string(), False, "the consolidated class"),
+        _f("kind", pa.string(), False, "label (consensus) | verify (prefill confirmed) | gold"),
+        _f("method", pa.string(), False, "single | majority | weighted | gold"),
+        _f("queue", pa.string(), False, "queue name"),
+        _f("task_id", pa.int64(), True, "the decided task; null for gold"),
+        _f("votes", pa.map_(pa.string(), pa.int32()), False, "answers per label"),
+        _f("agreement", pa.float64(), False, "winner's share of the answers"),
+        _f("confidence", pa.float64(), False, "winner's share of the accuracy-weighted votes"),
+        _f("n_answers", pa.int32(), False, "answers counted"),
+        _f("decided_at", TIMESTAMP, False, "when the label was decided (UTC)"),
+    ]
+)
+
+MODELS = pa.schema(
+    [
+        _f("version", pa.string(), False, "model version, m0001, m0002, ... in training order"),
+        _f("parent", pa.string(), True, "version it was fine-tuned from (--from); null if none"),
+        _f("status", pa.string(), False, "promoted | candidate | rejected"),
+        _f("reason", pa.string(), False, "why it has that status, for people"),
+        _f("modality", pa.string(), False, "image | audio"),
+        _f("arch", pa.string(), False, "network architecture, e.g. small-cnn"),
+        _f("class_names", pa.list_(pa.string()), False, "logit i is class_names[i]"),
+        _f("checkpoint_uri", pa.string(), False, "{warehouse}/models/<version>/model.pt"),
+        _f("snapshot_ids", pa.string(), False, "JSON {table: snapshot id} of every table read"),
+        _f("holdout", pa.string(), False, "JSON: the evaluation set (test split or hash slice)"),
+        _f("n_train", pa.int64(), False, "labelled samples trained on"),
+        _f("n_eval", pa.int64(), False, "samples evaluated on"),
+        _f("accuracy", pa.float64(), False, "top-1 accuracy on the evaluation set"),
+        _f("macro_f1", pa.float64(), False, "mean F1 over classes with support"),
+        _f("ece", pa.float64(), False, "expected calibration error, 15 equal-width bins"),
+        _f("metrics", pa.string(), False, "JSON: per-class P/R/F1, confusion, calibration"),
+        _f("train_config", pa.string(), False, "JSON: epochs, workers, weak_weight, lr, ..."),
+        _f("run_id", pa.string(), False, "id of the training run"),
+        _f("created_at", TIMESTAMP, False, "when the row was committed (UTC)"),
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "quarantine": QUARANTINE,
+    "annotations": ANNOTATIONS,
+    "labels": LABELS,
+    "models": MODELS,
 }
 
 
@@ -90,8 +152,3 @@ def write_schema_files(dest: Path) -> list[Path]:
         path.write_text(json.dumps(doc, indent=2) + "\n")
         written.append(path)
     return written
-
-
-if __name__ == "__main__":
-    for p in write_schema_files(Path(sys.argv[1] if len(sys.argv) > 1 else "schemas")):
-        print(p)

@@ -1,0 +1,114 @@
+"""The lake itself: snapshots, the all-or-nothing multi-table commit, the schema files."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import flywheel
+from flywheel.config import Settings
+from flywheel.errors import ConfigError, NotFoundError, QueryError
+from flywheel.lake import Lake
+from flywheel.lake.schema import QUARANTINE, TABLE_SCHEMAS, describe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _quarantine_rows(n: int, reason: str = "undecodable") -> pa.Table:
+    now = datetime.now(UTC)
+    rows = [
+        {"content_hash": f"{i:064x}", "reason": reason, "detail": "d", "modality": None,
+         "mime": None, "source": "s", "source_ref": f"r{i}", "source_path": f"p{i}",
+         "ingest_run": "run", "quarantined_at": now}
+        for i in range(n)
+    ]  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=QUARANTINE)
+
+
+def test_root_and_tables_are_created_on_first_use(tmp_path: Path) -> None:
+    settings = Settings.from_env(root=tmp_path / "new" / "root", environ={})
+    assert Lake(settings).read("samples").num_rows == 0
+    assert (tmp_path / "new" / "root" / "catalog.db").is_file()
+
+
+def test_each_commit_is_a_snapshot_that_can_be_read_back(settings: Settings) -> None:
+    lake = Lake(settings)
+    first = lake.commit("quarantine", _quarantine_rows(2), {"flywheel.run": "a"})
+    second = lake.commit("quarantine", _quarantine_rows(3), {"flywheel.run": "b"})
+    assert first and second and first != second
+    assert lake.read("quarantine", snapshot_id=first).num_rows == 2
+    assert lake.read("quarantine").num_rows == 5
+    assert lake.snapshot_properties("quarantine")["flywheel.run"] == "b"
+    as_of = flywheel.sql("select count(*) as n from quarantine", settings, {"quarantine": first})
+    assert as_of.column("n")[0].as_py() == 2
+
+
+def test_a_failed_second_commit_rolls_the_first_back(settings: Settings) -> None:
+    lake = Lake(settings)
+    lake.commit("quarantine", _quarantine_rows(1), {})
+    before = lake.snapshot_ids()
+    # Rows that do not fit the samples schema make the second commit fail for real.
+    bad = pa.table({"nonsense": [1, 2]})
+    with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
+        lake.commit_all([("quarantine", _quarantine_rows(4)), ("samples", bad)], {})
+    assert lake.read("quarantine").num_rows == 1
+    assert lake.snapshot_ids() == before
+
+
+def test_rollback_of_a_table_that_had_no_snapshot_empties_it(settings: Settings) -> None:
+    lake = Lake(settings)
+    with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
+        lake.commit_all(
+            [("quarantine", _quarantine_rows(4)), ("samples", pa.table({"x": [1]}))], {}
+        )
+    assert lake.read("quarantine").num_rows == 0
+
+
+def test_unknown_table(settings: Settings) -> None:
+    with pytest.raises(NotFoundError, match="unknown table 'nope'; tables: "):
+        Lake(settings).read("nope")
+
+
+def test_sql_refuses_more_than_one_statement(settings: Settings) -> None:
+    with pytest.raises(QueryError, match="exactly one SQL statement"):
+        flywheel.sql("select 1; select 2", settings)
+
+
+def test_settings_reject_unknown_schemes(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file:// or s3://"):
+        Settings.from_env(root=tmp_path, environ={"FLYWHEEL_WAREHOUSE": "gs://bucket/x"})
+    with pytest.raises(ConfigError, match="not SQLite or PostgreSQL"):
+        Settings.from_env(root=tmp_path, environ={"FLYWHEEL_CATALOG_URI": "mysql://x"})
+
+
+def test_settings_read_the_environment_once(tmp_path: Path) -> None:
+    env = {
+        "FLYWHEEL_ROOT": str(tmp_path),
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9000",
+        "FLYWHEEL_WAREHOUSE": "s3://b/p",
+        "AWS_ACCESS_KEY_ID": "k",
+        "AWS_SECRET_ACCESS_KEY": "s",
+    }
+    s = Settings.from_env(environ=env)
+    assert s.root == tmp_path and s.warehouse_is_s3
+    assert s.s3.pyiceberg_properties()["s3.endpoint"] == "http://127.0.0.1:9000"
+    assert s.catalog_uri == f"sqlite:///{tmp_path / 'catalog.db'}"
+
+
+@pytest.mark.parametrize("name", sorted(TABLE_SCHEMAS))
+def test_schema_files_match_the_code(name: str) -> None:
+    doc = json.loads((REPO / "schemas" / f"{name}.json").read_text())
+    assert doc == {"table": name, "columns": describe(TABLE_SCHEMAS[name])}, (
+        "schemas/ is stale: run scripts/write-schemas"
+    )
+
+
+def test_issue_contract_columns_exist() -> None:
+    samples = set(TABLE_SCHEMAS["samples"].names)
+    assert {"sample_id", "modality", "mime", "source", "source_ref", "tags", "weak_label",
+            "weak_label_rule", "split", "ingested_at"} <= samples  # fmt: skip
+    assert {"reason", "source_ref", "content_hash"} <= set(TABLE_SCHEMAS["quarantine"].names)
