@@ -3,9 +3,25 @@
 The public surface is re-exported here and pinned by tests/test_public_api.py.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from flywheel.config import Settings
 from flywheel.errors import FlywheelError
-from flywheel.lake import Lake, sql
+from flywheel.lake import Lake
+
+if TYPE_CHECKING:
+    from flywheel.lake.query import sql
 
 __all__ = ["FlywheelError", "Lake", "Settings", "sql"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so Ray workers that import flywheel do not load DuckDB.
+    if name == "sql":
+        from flywheel.lake.query import sql
+
+        return sql
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

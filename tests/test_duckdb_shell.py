@@ -14,8 +14,11 @@ from flywheel.config import Settings
 def test_plain_duckdb_shell_sees_the_same_tables(filled_root: Path, tmp_path: Path) -> None:
     init = subprocess.run(
         [sys.executable, "-m", "flywheel.cli", "--root", str(filled_root), "duckdb-init"],
-        capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     script = tmp_path / "lake.sql"
     script.write_text(init.stdout)
     duckdb_cli = shutil.which("duckdb", path=str(Path(sys.executable).parent))
@@ -23,8 +26,10 @@ def test_plain_duckdb_shell_sees_the_same_tables(filled_root: Path, tmp_path: Pa
     query = "select weak_label, count(*) as n from samples group by 1 order by 1"
     shell = subprocess.run(
         [duckdb_cli, "-csv", "-init", str(script), "-c", query],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shell.returncode == 0, shell.stderr
     rows = [line.split(",") for line in shell.stdout.strip().splitlines()[1:]]
     from_shell = {(None if label == "NULL" else label): int(n) for label, n in rows}

@@ -21,11 +21,20 @@ REPO = Path(__file__).resolve().parents[1]
 def _quarantine_rows(n: int, reason: str = "undecodable") -> pa.Table:
     now = datetime.now(UTC)
     rows = [
-        {"content_hash": f"{i:064x}", "reason": reason, "detail": "d", "modality": None,
-         "mime": None, "source": "s", "source_ref": f"r{i}", "source_path": f"p{i}",
-         "ingest_run": "run", "quarantined_at": now}
+        {
+            "content_hash": f"{i:064x}",
+            "reason": reason,
+            "detail": "d",
+            "modality": None,
+            "mime": None,
+            "source": "s",
+            "source_ref": f"r{i}",
+            "source_path": f"p{i}",
+            "ingest_run": "run",
+            "quarantined_at": now,
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
     return pa.Table.from_pylist(rows, schema=QUARANTINE)
 
 
@@ -109,6 +118,16 @@ def test_schema_files_match_the_code(name: str) -> None:
 
 def test_issue_contract_columns_exist() -> None:
     samples = set(TABLE_SCHEMAS["samples"].names)
-    assert {"sample_id", "modality", "mime", "source", "source_ref", "tags", "weak_label",
-            "weak_label_rule", "split", "ingested_at"} <= samples  # fmt: skip
+    assert {
+        "sample_id",
+        "modality",
+        "mime",
+        "source",
+        "source_ref",
+        "tags",
+        "weak_label",
+        "weak_label_rule",
+        "split",
+        "ingested_at",
+    } <= samples
     assert {"reason", "source_ref", "content_hash"} <= set(TABLE_SCHEMAS["quarantine"].names)

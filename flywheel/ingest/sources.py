@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -72,25 +73,37 @@ def list_source(source: str, s3: S3Settings) -> Listing:
     )
 
 
-def _is_sidecar(rel: PurePosixPath) -> bool:
-    return rel.name.startswith(".") or rel.suffix.lower() in SIDECAR_SUFFIXES
+def _is_sidecar(rel: str) -> bool:
+    name = rel.rsplit("/", 1)[-1]
+    return name.startswith(".") or os.path.splitext(name)[1].lower() in SIDECAR_SUFFIXES
+
+
+def _walk(root: Path) -> list[str]:
+    """Relative posix paths of every file under ``root``, sorted. os.walk on strings:
+    pathlib costs ~200 us a file, which matters at a million files."""
+    base = str(root)
+    rels: list[str] = []
+    for dirpath, _dirs, files in os.walk(base):
+        prefix = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        rels.extend(f if prefix == "." else f"{prefix}/{f}" for f in files)
+    return sorted(rels)
 
 
 def _list_folder(root: Path) -> Listing:
     listing = Listing(source=str(root))
-    files = sorted(p for p in root.rglob("*") if p.is_file())
-    rels = {PurePosixPath(p.relative_to(root).as_posix()): p for p in files}
+    rels = _walk(root)
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     manifest = root / MANIFEST_NAME
     if manifest.is_file():
         listing.manifest_uri = str(manifest)
-        entries = _parse_manifest(manifest.read_bytes(), listing, set(map(str, rels)))
-    for rel, p in rels.items():
+        entries = _parse_manifest(manifest.read_bytes(), listing, set(rels))
+    base = str(root)
+    for rel in rels:
         if _is_sidecar(rel):
             listing.sidecars += 1
             continue
-        ref, tags = entries.get(str(rel), (str(rel), ()))
-        listing.items.append(SourceItem(str(p), str(rel), ref, tags))
+        ref, tags = entries.get(rel, (rel, ()))
+        listing.items.append(SourceItem(f"{base}/{rel}", rel, ref, tags))
     return listing
 
 
@@ -140,7 +153,7 @@ def _list_s3(source: str, s3: S3Settings) -> Listing:
     if not rels:
         raise SourceError(f"source {source} holds no objects")
     for rel, key in rels.items():
-        if _is_sidecar(PurePosixPath(rel)):
+        if _is_sidecar(rel):
             listing.sidecars += 1
             continue
         ref, tags = entries.get(rel, (rel, ()))

@@ -11,7 +11,7 @@ import pyarrow.csv as pacsv
 
 from flywheel.config import Settings
 from flywheel.lake.lake import Lake
-from flywheel.lake.sql import sql as run_sql
+from flywheel.lake.query import sql as run_sql
 
 
 @click.command()

@@ -42,6 +42,15 @@ class Lake:
     def identifier(self, name: str) -> tuple[str, str]:
         return (self.settings.namespace, name)
 
+    def qualified_name(self, name: str) -> str:
+        """``namespace.table``, as Ray Data's ``read_iceberg``/``write_iceberg`` take it."""
+        return f"{self.settings.namespace}.{name}"
+
+    def catalog_kwargs(self) -> dict[str, str]:
+        """What ``pyiceberg.catalog.load_catalog`` needs to open this catalog in another
+        process (Ray Data's read and write tasks)."""
+        return _catalog_properties(self.settings) | {"name": "flywheel", "type": "sql"}
+
     def table(self, name: str) -> Table:
         """The Iceberg table ``name``, created from its schema on first use."""
         if name not in TABLE_SCHEMAS:
@@ -159,9 +168,7 @@ def _open_catalog(settings: Settings) -> SqlCatalog:
     from flywheel.lake.storage import check_reachable
 
     check_reachable(settings)
-    props = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
-    if settings.warehouse_is_s3:
-        props.update(settings.s3.pyiceberg_properties())
+    props = _catalog_properties(settings)
     try:
         catalog = SqlCatalog("flywheel", **props)
         catalog.create_namespace_if_not_exists(settings.namespace)
@@ -169,3 +176,10 @@ def _open_catalog(settings: Settings) -> SqlCatalog:
         first = str(err).strip().splitlines()[0]
         raise StorageError(f"cannot open the catalog database: {first}") from None
     return catalog
+
+
+def _catalog_properties(settings: Settings) -> dict[str, str]:
+    props = {"uri": settings.catalog_uri, "warehouse": settings.warehouse}
+    if settings.warehouse_is_s3:
+        props.update(settings.s3.pyiceberg_properties())
+    return props

@@ -120,12 +120,72 @@ MODELS = pa.schema(
     ]
 )
 
+PREDICTIONS = pa.schema(
+    [
+        _f("sample_id", pa.string(), False, "the scored sample"),
+        _f("model_version", pa.string(), False, "the model that scored it"),
+        _f(
+            "probs",
+            pa.list_(pa.float32()),
+            False,
+            "class probabilities, in the model's class order",
+        ),
+        _f("predicted_label", pa.string(), False, "the most probable class"),
+        _f("confidence", pa.float32(), False, "probability of the predicted class"),
+        _f("embedding", pa.list_(pa.float32()), False, "penultimate-layer embedding (D floats)"),
+        _f("least_confidence", pa.float32(), False, "1 - max probability; higher = less sure"),
+        _f("margin", pa.float32(), False, "top-1 minus top-2 probability; lower = closer call"),
+        _f("entropy", pa.float32(), False, "entropy of the probabilities, nats"),
+        _f(
+            "bald", pa.float32(), True, "BALD mutual information from MC-dropout, nats; null if T=0"
+        ),
+        _f("mc_probs", pa.list_(pa.float32()), True, "MC-dropout probabilities, T x C row-major"),
+        _f("scorer_node", pa.string(), False, "Ray node that scored it"),
+        _f("scored_at", TIMESTAMP, False, "when the batch was scored (UTC)"),
+    ]
+)
+
+SELECTIONS = pa.schema(
+    [
+        _f("round", pa.int64(), False, "selection round, 1, 2, ... (one per select run)"),
+        _f("sample_id", pa.string(), False, "the chosen sample"),
+        _f(
+            "strategy",
+            pa.string(),
+            False,
+            "strategy with its modifiers, e.g. class-balanced(margin)",
+        ),
+        _f(
+            "model_version",
+            pa.string(),
+            True,
+            "model whose scores were used; null for a cold start",
+        ),
+        _f("score", pa.float64(), False, "the strategy's score; higher was picked first"),
+        _f("rank", pa.int64(), False, "1 = picked first"),
+        _f("kind", pa.string(), False, "label | verify: the annotation task it asks for"),
+        _f("predicted_label", pa.string(), True, "prefill: the model's class"),
+        _f("confidence", pa.float32(), True, "prefill: the model's probability for it"),
+        _f(
+            "top_k",
+            pa.list_(pa.struct([("label", pa.string()), ("prob", pa.float32())])),
+            True,
+            "prefill: the k most probable classes",
+        ),
+        _f("weak_label", pa.string(), True, "the sample's weak label, for verification"),
+        _f("queue", pa.string(), True, "annotation queue it was sent to, if any"),
+        _f("selected_at", TIMESTAMP, False, "when the round was committed (UTC)"),
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "quarantine": QUARANTINE,
     "annotations": ANNOTATIONS,
     "labels": LABELS,
     "models": MODELS,
+    "predictions": PREDICTIONS,
+    "selections": SELECTIONS,
 }
 
 

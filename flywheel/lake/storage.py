@@ -7,6 +7,7 @@ presigned URLs.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -37,26 +38,38 @@ def filesystem(uri: str, s3: S3Settings) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem for ``uri`` and the path inside it."""
     parsed = urlparse(uri)
     if parsed.scheme == "s3":
-        kwargs: dict[str, object] = {
-            "region": s3.region,
-            "connect_timeout": s3.connect_timeout_s,
-            "request_timeout": max(10.0, s3.connect_timeout_s),
-        }
-        if s3.endpoint:
-            endpoint = urlparse(s3.endpoint)
-            kwargs["endpoint_override"] = endpoint.netloc or s3.endpoint
-            kwargs["scheme"] = endpoint.scheme or "https"
-        if s3.access_key_id:
-            kwargs["access_key"] = s3.access_key_id
-            kwargs["secret_key"] = s3.secret_access_key
-            kwargs["session_token"] = s3.session_token
-        return pafs.S3FileSystem(**kwargs), parsed.netloc + parsed.path
+        return _s3_filesystem(s3), parsed.netloc + parsed.path
     if parsed.scheme in ("", "file"):
-        return pafs.LocalFileSystem(), parsed.path if parsed.scheme else uri
+        return _LOCAL, parsed.path if parsed.scheme else uri
     raise StorageError(f"unsupported storage URI {uri!r}; use a local path, file:// or s3://")
 
 
+_LOCAL = pafs.LocalFileSystem()
+
+
+@functools.cache
+def _s3_filesystem(s3: S3Settings) -> pafs.S3FileSystem:
+    """One S3 filesystem per settings and process (it holds a connection pool)."""
+    kwargs: dict[str, object] = {
+        "region": s3.region,
+        "connect_timeout": s3.connect_timeout_s,
+        "request_timeout": max(10.0, s3.connect_timeout_s),
+    }
+    if s3.endpoint:
+        endpoint = urlparse(s3.endpoint)
+        kwargs["endpoint_override"] = endpoint.netloc or s3.endpoint
+        kwargs["scheme"] = endpoint.scheme or "https"
+    if s3.access_key_id:
+        kwargs["access_key"] = s3.access_key_id
+        kwargs["secret_key"] = s3.secret_access_key
+        kwargs["session_token"] = s3.session_token
+    return pafs.S3FileSystem(**kwargs)
+
+
 def read_bytes(uri: str, s3: S3Settings) -> bytes:
+    if uri.startswith("/"):  # the common case for local sources: no filesystem layer
+        with open(uri, "rb") as f:
+            return f.read()
     fs, path = filesystem(uri, s3)
     with fs.open_input_stream(path) as f:
         return bytes(f.read())
