@@ -1,0 +1,274 @@
+"""Commands of the annotation stage: ``queue``, ``vendor``, ``serve``, ``export-labels``.
+
+Each ends with a one-line summary; bad input raises a ``FlywheelError`` that the main
+CLI turns into one line on stderr. ``ctx.obj`` is the ``Settings``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import Engine
+
+from flywheel.config import Settings
+from flywheel.errors import ConfigError, SourceError
+from flywheel.queue import labelstudio, store
+from flywheel.queue.stats import queue_stats
+from flywheel.queue.tasks import add_gold, enqueue
+
+
+def _engine(settings: Settings) -> Engine:
+    if settings.catalog_is_sqlite:
+        settings.root.mkdir(parents=True, exist_ok=True)
+    return store.open_engine(settings.catalog_uri)
+
+
+def _csv_list(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _read_items(path: Path) -> list[dict[str, Any]]:
+    """JSON Lines (one object per line), a JSON array, or CSV with a header."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SourceError(f"cannot read {path}: {err.strerror}") from None
+    try:
+        if path.suffix == ".csv":
+            return [dict(row) for row in csv.DictReader(text.splitlines())]
+        if text.lstrip().startswith("["):
+            items = json.loads(text)
+        else:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"{path}: not JSON Lines or a JSON array ({err.msg}, line {err.lineno})"
+        ) from None
+    if not all(isinstance(i, dict) for i in items):
+        raise ConfigError(f"{path}: every item must be a JSON object")
+    return items
+
+
+@click.group("queue")
+def queue() -> None:
+    """Annotation queues: create, fill, inspect, and Label Studio interop."""
+
+
+@queue.command("create")
+@click.argument("name")
+@click.option("--labels", required=True, help="Comma-separated label set, e.g. cat,dog,bird.")
+@click.option(
+    "--consensus", default=1, show_default=True, help="Answers from distinct annotators per task."
+)
+@click.option(
+    "--gold-rate",
+    default=0.0,
+    show_default=True,
+    help="Share of served tasks that are gold (0..0.5).",
+)
+@click.option("--lease-seconds", default=store.DEFAULT_LEASE_SECONDS, show_default=True)
+@click.option(
+    "--min-agreement",
+    default=store.DEFAULT_MIN_AGREEMENT,
+    show_default=True,
+    help="Share of votes the winner needs; below it the task goes out again.",
+)
+@click.option(
+    "--instructions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File with instructions shown to annotators (Markdown).",
+)
+@click.pass_obj
+def create(settings: Settings, name: str, labels: str, consensus: int, gold_rate: float,
+           lease_seconds: int, min_agreement: float, instructions: Path | None) -> None:  # fmt: skip
+    """Create queue NAME."""
+    text = ""
+    if instructions is not None:
+        try:
+            text = instructions.read_text()
+        except OSError as err:
+            raise SourceError(
+                f"cannot read --instructions {instructions}: {err.strerror}"
+            ) from None
+    q = store.create_queue(
+        _engine(settings), name, _csv_list(labels), consensus=consensus, gold_rate=gold_rate,
+        lease_seconds=lease_seconds, instructions=text, min_agreement=min_agreement,
+    )  # fmt: skip
+    click.echo(
+        f"created queue {q.name}: {len(q.labels)} labels, consensus {q.consensus}, "
+        f"gold rate {q.gold_rate:g}, lease {q.lease_seconds}s"
+    )
+
+
+@queue.command("stats")
+@click.argument("name", required=False)
+@click.pass_obj
+def stats(settings: Settings, name: str | None) -> None:
+    """Task states, agreement and accuracy on gold of one queue or all."""
+    results = queue_stats(_engine(settings), name)
+    for s in results:
+        agreement = "-" if s.agreement is None else f"{s.agreement:.2f}"
+        click.echo(
+            f"{s.queue}: open {s.open}, leased {s.leased}, expired {s.expired}, done {s.done}, "
+            f"labels {s.labels}, agreement {agreement}"
+        )
+        for v in s.vendors:
+            click.echo(
+                f"  vendor {v.vendor}: gold {v.gold_correct}/{v.gold_answers}{_pct(v.gold_accuracy)}"
+            )
+        for a in s.annotators:
+            est = "" if a.estimated_accuracy is None else f", estimated {a.estimated_accuracy:.2f}"
+            click.echo(
+                f"    {a.vendor}/{a.annotator}: gold {a.gold_correct}/{a.gold_answers}"
+                f"{_pct(a.gold_accuracy)}{est}"
+            )
+    click.echo(f"{len(results)} queue(s)")
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f" ({value:.2f})"
+
+
+@queue.command("enqueue")
+@click.argument("name")
+@click.argument("items", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def enqueue_cmd(settings: Settings, name: str, items: Path) -> None:
+    """Add tasks from ITEMS (JSON Lines: sample_id, kind, prefill, priority)."""
+    r = enqueue(_engine(settings), name, _read_items(items))
+    click.echo(
+        f"queued {r.added} tasks in {name} ({r.skipped} already queued or labelled, {r.gold} gold)"
+    )
+
+
+@queue.command("add-gold")
+@click.argument("name")
+@click.argument("items", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def add_gold_cmd(settings: Settings, name: str, items: Path) -> None:
+    """Add gold answers from ITEMS (CSV or JSON Lines with sample_id, label)."""
+    rows = _read_items(items)
+    added = add_gold(_engine(settings), name, rows)
+    click.echo(f"added {added} gold answers to {name} ({len(rows) - added} already gold)")
+
+
+@queue.command("export-ls")
+@click.argument("name")
+@click.option(
+    "--vendor", required=True, help="Vendor the tasks are leased to (the Label Studio team)."
+)
+@click.option("--max-tasks", default=100, show_default=True)
+@click.option("--lease-seconds", type=int, default=None, help="Default: the queue's.")
+@click.option("--kind", type=click.Choice(["label", "verify"]), default="label", show_default=True)
+@click.option(
+    "--data-key", type=click.Choice(["image", "audio"]), default="image", show_default=True
+)
+@click.option(
+    "--media-url",
+    default="http://127.0.0.1:8000/v1/media/{task_id}",
+    show_default=True,
+    help="URL template with {task_id} and {sample_id}.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Label Studio tasks JSON to write.",
+)
+@click.option(
+    "--config-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the Label Studio labeling config (XML).",
+)
+@click.pass_obj
+def export_ls(settings: Settings, name: str, vendor: str, max_tasks: int, lease_seconds: int | None,
+              kind: str, data_key: str, media_url: str, output: Path, config_out: Path | None) -> None:  # fmt: skip
+    """Lease tasks of NAME to VENDOR and write them as Label Studio tasks."""
+    engine = _engine(settings)
+    lease_id, ls_tasks = labelstudio.export_tasks(
+        engine, vendor, name, max_tasks, media_url, lease_seconds, kind, data_key
+    )
+    output.write_text(json.dumps(ls_tasks, indent=2) + "\n")
+    if config_out is not None:
+        with store.transaction(engine) as conn:
+            labels = store.get_queue(conn, name).labels
+        config_out.write_text(labelstudio.labeling_config(labels, kind, data_key) + "\n")
+    click.echo(f"wrote {len(ls_tasks)} Label Studio tasks to {output} (lease {lease_id or 'none'})")
+
+
+@queue.command("import-ls")
+@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--vendor", required=True, help="Vendor the answers are stored under.")
+@click.pass_obj
+def import_ls(settings: Settings, export: Path, vendor: str) -> None:
+    """Submit the answers in a Label Studio JSON EXPORT."""
+    r = labelstudio.import_annotations(_engine(settings), vendor, _read_items(export))
+    for line in r.rejected:
+        click.echo(f"not taken: {line}", err=True)
+    click.echo(
+        f"imported {r.stored} answers ({r.already} already imported, {len(r.rejected)} not taken)"
+    )
+
+
+@click.group("vendor")
+def vendor() -> None:
+    """Vendors: who may lease from which queues."""
+
+
+@vendor.command("add")
+@click.argument("name")
+@click.option("--queues", required=True, help="Comma-separated queue names.")
+@click.pass_obj
+def vendor_add(settings: Settings, name: str, queues: str) -> None:
+    """Create vendor NAME; prints its token (shown once) alone on stdout."""
+    token = store.add_vendor(_engine(settings), name, _csv_list(queues))
+    click.echo(token)
+    click.echo(f"added vendor {name} for {queues}; the token above is shown only once", err=True)
+
+
+@vendor.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def vendor_revoke(settings: Settings, name: str) -> None:
+    """Revoke vendor NAME's token now."""
+    store.revoke_vendor(_engine(settings), name)
+    click.echo(f"revoked vendor {name}")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.pass_obj
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Run the vendor HTTP API (uvicorn)."""
+    import uvicorn
+
+    from flywheel.queue.api import ApiConfig, create_app
+
+    _engine(settings).dispose()  # create the tables before the first request
+    uvicorn.run(create_app(settings, ApiConfig.from_env()), host=host, port=port)
+    click.echo(f"stopped serving on {host}:{port}")
+
+
+@click.command("export-labels")
+@click.pass_obj
+def export_labels(settings: Settings) -> None:
+    """Copy new answers and labels into the lake tables (exactly once)."""
+    from flywheel.lake import Lake
+    from flywheel.queue.export import export_labels as run_export
+
+    r = run_export(Lake(settings), _engine(settings))
+    click.echo(
+        f"exported {r.annotations} annotations and {r.labels} labels "
+        f"(watermarks: annotation {r.annotation_mark}, label {r.label_mark})"
+    )
+
+
+COMMANDS = (queue, vendor, serve, export_labels)

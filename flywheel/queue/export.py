@@ -1,0 +1,203 @@
+"""Exactly-once export of answers and decided labels into the lake.
+
+Each lake table's snapshot summary carries the highest queue-database id it holds
+(``flywheel.export.max_annotation_id`` / ``flywheel.export.max_label_id``), written in
+the same Iceberg commit as the rows. An export reads that watermark from the table it is
+about to append to and commits on top of exactly that snapshot (a concurrent commit
+makes it fail, not double), so a crash at any point leaves either the old watermark and
+no rows, or the new watermark and all of them: a re-run picks up where it stopped.
+
+The ids must be a safe watermark: on PostgreSQL a transaction can commit id 11 before
+another commits id 10. The read therefore takes ``LOCK TABLE ... IN SHARE MODE``, which
+waits for every transaction still inserting (each holds the sequence value it drew) and
+leaves every later insert a higher id. On SQLite writes are serial anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import Engine, Select, select
+
+from flywheel.errors import CommitConflictError
+from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.queue import tables as t
+from flywheel.queue.store import transaction
+
+ANNOTATION_MARK = "flywheel.export.max_annotation_id"
+LABEL_MARK = "flywheel.export.max_label_id"
+BATCH_ROWS = 50_000  # rows per Iceberg commit; each commit carries its own watermark
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    annotations: int
+    labels: int
+    annotation_mark: int
+    label_mark: int
+
+
+def export_labels(lake: Lake, engine: Engine, batch_rows: int = BATCH_ROWS) -> ExportResult:
+    """Append answers and labels not yet in the lake to ``annotations`` and ``labels``."""
+    n_ann, ann_mark = export_table(lake, engine, "annotations", batch_rows)
+    n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows)
+    return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
+
+
+def export_table(lake: Lake, engine: Engine, name: str, batch_rows: int) -> tuple[int, int]:
+    """Export one table in batches; returns (rows exported, watermark now)."""
+    mark_key, query, to_arrow, locked = _EXPORTS[name]
+    total = 0
+    while True:
+        table = lake.table(name)
+        mark = watermark(table, mark_key)
+        with transaction(engine) as conn:
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql(f"LOCK TABLE {locked} IN SHARE MODE")
+            rows = list(conn.execute(query(mark).limit(batch_rows)).all())
+        if not rows:
+            return total, mark
+        data = to_arrow(rows).cast(TABLE_SCHEMAS[name])
+        new_mark = int(data.column(0)[-1].as_py())  # ids ascend: the last is the max
+        try:
+            # Appending through the same Table object commits on top of the snapshot
+            # the watermark was read from; a concurrent export fails here instead.
+            table.append(data, snapshot_properties={mark_key: str(new_mark)})
+        except Exception as err:  # pyiceberg's CommitFailedException and friends
+            if type(err).__name__ == "CommitFailedException":
+                raise CommitConflictError(
+                    f"another export committed to {name!r} first; run the export again"
+                ) from None
+            raise
+        total += len(rows)
+        if len(rows) < batch_rows:
+            return total, new_mark
+
+
+def watermark(table: Any, key: str) -> int:
+    """The watermark in the newest snapshot that has one (0 when none does): walking
+    back past snapshots some other writer made without it."""
+    snap = table.current_snapshot()
+    while snap is not None:
+        props = snap.summary.additional_properties if snap.summary else {}
+        if key in props:
+            return int(props[key])
+        snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
+    return 0
+
+
+def _ts(seconds: list[float]) -> pa.Array:
+    return pa.array(
+        [datetime.fromtimestamp(s, tz=UTC) for s in seconds], type=pa.timestamp("us", tz="UTC")
+    )
+
+
+def _annotations_query(mark: int) -> Select[Any]:
+    a = t.annots.c
+    return (
+        select(
+            a.id,
+            a.task_id,
+            t.queues.c.name.label("queue"),
+            t.tasks.c.sample_id,
+            t.tasks.c.kind,
+            t.tasks.c.is_gold,
+            t.vendors.c.name.label("vendor"),
+            a.annotator,
+            a.label,
+            a.skip,
+            a.counted,
+            a.lease_id,
+            a.idempotency_key,
+            a.created_at,
+        )
+        .select_from(
+            t.annots.join(t.tasks, t.tasks.c.id == a.task_id)
+            .join(t.queues, t.queues.c.id == t.tasks.c.queue_id)
+            .join(t.vendors, t.vendors.c.id == a.vendor_id)
+        )
+        .where(a.id > mark)
+        .order_by(a.id)
+    )
+
+
+def _annotations_arrow(rows: list[Any]) -> pa.Table:
+    def col(name: str) -> list[Any]:
+        return [getattr(r, name) for r in rows]
+
+    return pa.table(
+        {
+            "annotation_id": col("id"),
+            "task_id": col("task_id"),
+            "queue": col("queue"),
+            "sample_id": col("sample_id"),
+            "kind": col("kind"),
+            "is_gold": col("is_gold"),
+            "vendor": col("vendor"),
+            "annotator": col("annotator"),
+            "label": col("label"),
+            "skip": col("skip"),
+            "counted": col("counted"),
+            "lease_id": col("lease_id"),
+            "idempotency_key": col("idempotency_key"),
+            "answered_at": _ts(col("created_at")),
+        }
+    )
+
+
+def _labels_query(mark: int) -> Select[Any]:
+    lab = t.labels.c
+    return (
+        select(
+            lab.id,
+            lab.sample_id,
+            lab.label,
+            lab.kind,
+            lab.method,
+            t.queues.c.name.label("queue"),
+            lab.task_id,
+            lab.votes,
+            lab.agreement,
+            lab.confidence,
+            lab.n_answers,
+            lab.decided_at,
+        )
+        .select_from(t.labels.join(t.queues, t.queues.c.id == lab.queue_id))
+        .where(lab.id > mark)
+        .order_by(lab.id)
+    )
+
+
+def _labels_arrow(rows: list[Any]) -> pa.Table:
+    def col(name: str) -> list[Any]:
+        return [getattr(r, name) for r in rows]
+
+    return pa.table(
+        {
+            "label_id": col("id"),
+            "sample_id": col("sample_id"),
+            "label": col("label"),
+            "kind": col("kind"),
+            "method": col("method"),
+            "queue": col("queue"),
+            "task_id": pa.array(col("task_id"), type=pa.int64()),
+            "votes": pa.array(
+                [list(v.items()) for v in col("votes")], type=pa.map_(pa.string(), pa.int32())
+            ),
+            "agreement": col("agreement"),
+            "confidence": col("confidence"),
+            "n_answers": col("n_answers"),
+            "decided_at": _ts(col("decided_at")),
+        }
+    )
+
+
+_Exporter = tuple[str, Callable[[int], Select[Any]], Callable[[list[Any]], pa.Table], str]
+_EXPORTS: dict[str, _Exporter] = {
+    "annotations": (ANNOTATION_MARK, _annotations_query, _annotations_arrow, "aq_annotations"),
+    "labels": (LABEL_MARK, _labels_query, _labels_arrow, "aq_labels"),
+}

@@ -1,0 +1,306 @@
+"""The queue database: engine, transactions, queues and vendors.
+
+One engine per process, made by ``open_engine``; every change runs in ``transaction``,
+which on SQLite takes the single write lock up front (``BEGIN IMMEDIATE``, plus an
+in-process lock so threads queue instead of spinning on ``database is locked``) and on
+PostgreSQL is a plain READ COMMITTED transaction whose row locks (``FOR UPDATE [SKIP
+LOCKED]``) do the work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from flywheel.errors import ConfigError, NotFoundError
+from flywheel.queue import tables as t
+from flywheel.queue.errors import AuthError
+
+T = TypeVar("T")
+
+VERIFY_LABELS = ("yes", "no", "unsure")
+DEFAULT_LEASE_SECONDS = 600
+MAX_LEASE_SECONDS = 24 * 3600
+DEFAULT_MIN_AGREEMENT = 0.6
+
+_sqlite_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+
+
+def now() -> float:
+    """The queue's clock: UNIX seconds."""
+    return time.time()
+
+
+def open_engine(catalog_uri: str) -> Engine:
+    """An engine on the catalog database with the queue tables created (idempotent).
+
+    >>> engine = open_engine("sqlite://")
+    >>> engine.dialect.name
+    'sqlite'
+    """
+    if catalog_uri.startswith("sqlite"):
+        memory = catalog_uri in ("sqlite://", "sqlite:///:memory:")
+        pool: dict[str, Any] = (
+            {"poolclass": StaticPool} if memory else {"pool_size": 20, "max_overflow": 20}
+        )
+        engine = create_engine(
+            catalog_uri, connect_args={"timeout": 30, "check_same_thread": False}, **pool
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        _sqlite_locks[engine] = threading.Lock()
+    else:
+        engine = create_engine(catalog_uri, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    with transaction(engine) as conn:
+        if engine.dialect.name == "postgresql":
+            # create_all is check-then-create; two processes starting at once would race.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
+        t.metadata.create_all(conn)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers (the Iceberg catalog) never block
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: committed when the block ends, rolled back when it raises."""
+    lock = _sqlite_locks.get(engine)
+    with lock or contextlib.nullcontext(), engine.begin() as conn:
+        yield conn
+
+
+def run_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 4) -> T:
+    """Run ``work`` in a transaction, retrying when PostgreSQL reports a deadlock or a
+    concurrent insert of the same unique key (two retries of one request racing)."""
+    for attempt in range(attempts):
+        try:
+            with transaction(engine) as conn:
+                return work(conn)
+        except (IntegrityError, OperationalError) as err:
+            code = getattr(err.orig, "pgcode", None)
+            retryable = isinstance(err, IntegrityError) or code in ("40P01", "40001")
+            if not retryable or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def hash_token(token: str) -> str:
+    """sha256 hex of a bearer token. Tokens are 32 random bytes, so no salt or slow
+    hash is needed: there is nothing to guess."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# queues
+
+
+@dataclass(frozen=True)
+class Queue:
+    """One annotation queue, as stored."""
+
+    id: int
+    name: str
+    labels: tuple[str, ...]
+    consensus: int
+    max_answers: int
+    min_agreement: float
+    gold_rate: float
+    lease_seconds: int
+    instructions: str
+
+    def choices(self, kind: str) -> tuple[str, ...]:
+        """The answers a task of ``kind`` accepts."""
+        return VERIFY_LABELS if kind == "verify" else self.labels
+
+
+def _queue_from_row(row: Any) -> Queue:
+    return Queue(
+        id=row.id,
+        name=row.name,
+        labels=tuple(row.labels),
+        consensus=row.consensus,
+        max_answers=row.max_answers,
+        min_agreement=row.min_agreement,
+        gold_rate=row.gold_rate,
+        lease_seconds=row.lease_seconds,
+        instructions=row.instructions,
+    )
+
+
+def create_queue(
+    engine: Engine,
+    name: str,
+    labels: Sequence[str],
+    consensus: int = 1,
+    gold_rate: float = 0.0,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    instructions: str = "",
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    max_answers: int | None = None,
+) -> Queue:
+    """Create a queue. Low agreement re-opens a task until ``max_answers`` answers
+    (default ``2 * consensus + 1``) are in; then the weighted winner is taken as is."""
+    labels = [label.strip() for label in labels if label.strip()]
+    if not name or len(name) > 200 or "/" in name:
+        raise ConfigError(f"queue name {name!r} must be 1-200 characters without '/'")
+    if len(labels) < 2 or len(set(labels)) != len(labels):
+        raise ConfigError(f"--labels {','.join(labels)!r} must name at least 2 distinct labels")
+    if consensus < 1:
+        raise ConfigError(f"--consensus {consensus} must be at least 1")
+    if not 0.0 <= gold_rate <= 0.5:
+        raise ConfigError(f"--gold-rate {gold_rate} must be between 0 and 0.5")
+    if not 1 <= lease_seconds <= MAX_LEASE_SECONDS:
+        raise ConfigError(f"--lease-seconds {lease_seconds} must be 1..{MAX_LEASE_SECONDS}")
+    max_answers = max_answers if max_answers is not None else 2 * consensus + 1
+    if max_answers < consensus:
+        raise ConfigError(f"max answers {max_answers} is below --consensus {consensus}")
+
+    def work(conn: Connection) -> Queue:
+        if conn.execute(select(t.queues.c.id).where(t.queues.c.name == name)).first():
+            raise ConfigError(f"queue {name!r} already exists; pick another name")
+        conn.execute(
+            t.queues.insert().values(
+                name=name,
+                labels=labels,
+                consensus=consensus,
+                max_answers=max_answers,
+                min_agreement=min_agreement,
+                gold_rate=gold_rate,
+                gold_carry=0.0,
+                lease_seconds=lease_seconds,
+                instructions=instructions,
+                created_at=now(),
+            )
+        )
+        return get_queue(conn, name)
+
+    return run_transaction(engine, work)
+
+
+def get_queue(conn: Connection, name: str) -> Queue:
+    row = conn.execute(select(t.queues).where(t.queues.c.name == name)).first()
+    if row is None:
+        raise NotFoundError(f"no queue named {name!r}; `flywheel queue stats` lists them")
+    return _queue_from_row(row)
+
+
+def get_queue_by_id(conn: Connection, queue_id: int) -> Queue:
+    row = conn.execute(select(t.queues).where(t.queues.c.id == queue_id)).one()
+    return _queue_from_row(row)
+
+
+def list_queues(conn: Connection, vendor_id: int | None = None) -> list[Queue]:
+    """All queues, or those of one vendor, by name."""
+    query = select(t.queues).order_by(t.queues.c.name)
+    if vendor_id is not None:
+        query = query.join(t.vendor_queues, t.vendor_queues.c.queue_id == t.queues.c.id).where(
+            t.vendor_queues.c.vendor_id == vendor_id
+        )
+    return [_queue_from_row(row) for row in conn.execute(query)]
+
+
+# ---------------------------------------------------------------------------------------
+# vendors
+
+
+@dataclass(frozen=True)
+class Vendor:
+    id: int
+    name: str
+
+
+def add_vendor(engine: Engine, name: str, queue_names: Sequence[str]) -> str:
+    """Create a vendor with access to ``queue_names``; returns its new bearer token,
+    which is shown once and stored only as a hash."""
+    names = [q.strip() for q in queue_names if q.strip()]
+    if not name or len(name) > 200:
+        raise ConfigError(f"vendor name {name!r} must be 1-200 characters")
+    if not names:
+        raise ConfigError("--queues must name at least one queue")
+    token = secrets.token_urlsafe(32)
+
+    def work(conn: Connection) -> None:
+        if conn.execute(select(t.vendors.c.id).where(t.vendors.c.name == name)).first():
+            raise ConfigError(f"vendor {name!r} already exists; revoke it or pick another name")
+        queue_ids = [get_queue(conn, q).id for q in names]
+        vendor_id = conn.execute(
+            t.vendors.insert().values(name=name, token_hash=hash_token(token), created_at=now())
+        ).inserted_primary_key[0]  # type: ignore[index]
+        conn.execute(
+            t.vendor_queues.insert(), [{"vendor_id": vendor_id, "queue_id": q} for q in queue_ids]
+        )
+
+    run_transaction(engine, work)
+    return token
+
+
+def revoke_vendor(engine: Engine, name: str) -> None:
+    """Revoke a vendor's token at once; its live leases lapse at their expiry."""
+
+    def work(conn: Connection) -> None:
+        result = conn.execute(
+            t.vendors.update()
+            .where(t.vendors.c.name == name, t.vendors.c.revoked_at.is_(None))
+            .values(revoked_at=now())
+        )
+        if result.rowcount == 0:
+            raise NotFoundError(f"no active vendor named {name!r}")
+
+    run_transaction(engine, work)
+
+
+def get_vendor(conn: Connection, name: str) -> Vendor:
+    row = conn.execute(
+        select(t.vendors.c.id, t.vendors.c.name).where(t.vendors.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no vendor named {name!r}; add one with `flywheel vendor add`")
+    return Vendor(row.id, row.name)
+
+
+def authenticate(conn: Connection, token: str | None) -> Vendor:
+    """The vendor holding ``token``; AuthError when it is missing, unknown or revoked."""
+    if not token:
+        raise AuthError("missing bearer token: send 'Authorization: Bearer <token>'")
+    row = conn.execute(
+        select(t.vendors.c.id, t.vendors.c.name, t.vendors.c.revoked_at).where(
+            t.vendors.c.token_hash == hash_token(token)
+        )
+    ).first()
+    if row is None or row.revoked_at is not None:
+        raise AuthError("invalid or revoked token")
+    return Vendor(row.id, row.name)
+
+
+def vendor_queue(conn: Connection, vendor: Vendor, name: str) -> Queue:
+    """Queue ``name`` if ``vendor`` may use it; a queue of someone else reads as absent."""
+    row = conn.execute(
+        select(t.queues)
+        .join(t.vendor_queues, t.vendor_queues.c.queue_id == t.queues.c.id)
+        .where(t.queues.c.name == name, t.vendor_queues.c.vendor_id == vendor.id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no queue named {name!r} for vendor {vendor.name!r}")
+    return _queue_from_row(row)

@@ -1,0 +1,274 @@
+"""The queue store on a real SQLite file and a real PostgreSQL: enqueue, leases,
+answers, consensus, gold, verify."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from flywheel.errors import ConfigError, NotFoundError
+from flywheel.queue import answers, leasing, store
+from flywheel.queue import tables as t
+from flywheel.queue.errors import ConflictError, InvalidAnswerError, LeaseExpiredError
+from flywheel.queue.stats import queue_stats
+from flywheel.queue.tasks import add_gold, enqueue
+
+PREFILL = {"label": "cat", "confidence": 0.7, "top_k": [["cat", 0.7], ["dog", 0.3]]}
+
+
+def items(n: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
+    return [
+        {"sample_id": f"s{i:04d}", "prefill": PREFILL, **extra} for i in range(start, start + n)
+    ]
+
+
+def lease(
+    engine: Engine, token: str, queue: str, n: int, seconds: int | None = None
+) -> leasing.Lease:
+    with store.transaction(engine) as conn:
+        return leasing.lease(conn, store.authenticate(conn, token), queue, n, seconds)
+
+
+def submit(
+    engine: Engine, token: str, lease_id: str | None, *given: tuple[int, str, str | None, str]
+):  # type: ignore[no-untyped-def]
+    """given: (task_id, annotator, label or None for skip, key)."""
+    batch = [answers.Answer(tid, who, label, label is None, key) for tid, who, label, key in given]
+    return store.run_transaction(
+        engine, lambda conn: answers.submit(conn, store.authenticate(conn, token), lease_id, batch)
+    )
+
+
+def count(engine: Engine, table: Any, *where: Any) -> int:
+    with store.transaction(engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def test_enqueue_skips_samples_already_queued_or_labelled(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    store.create_queue(engine, "other", ["cat", "dog"])
+    assert enqueue(engine, "q", items(5)).added == 5
+    again = enqueue(engine, "other", items(7))  # 5 queued elsewhere, 2 new
+    assert (again.added, again.skipped) == (2, 5)
+    verify = enqueue(engine, "q", [{"sample_id": "s0000", "kind": "verify", "prefill": PREFILL}])
+    assert verify.added == 1  # a different question about the same sample
+    add_gold(engine, "q", [{"sample_id": "g1", "label": "dog"}])
+    assert enqueue(engine, "q", [{"sample_id": "g1"}]).skipped == 1  # already labelled
+    dupes = enqueue(engine, "q", [{"sample_id": "x1"}, {"sample_id": "x1"}])
+    assert (dupes.added, dupes.skipped) == (1, 1)
+    # The selection stage's shape of top_k: a list of {label, prob}.
+    top_k = [{"label": "dog", "prob": 0.6}, {"label": "cat", "prob": 0.4}]
+    enqueue(engine, "q", [{"sample_id": "x2", "prefill": {"label": "dog", "top_k": top_k}}])
+    with store.transaction(engine) as conn:
+        stored = conn.execute(select(t.tasks.c.prefill).where(t.tasks.c.sample_id == "x2"))
+        assert stored.scalar_one()["top_k"] == [["dog", 0.6], ["cat", 0.4]]
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ({"sample_id": "bad id!"}, "not a sample id"),
+        ({"sample_id": "a", "kind": "rate"}, "kind 'rate'"),
+        ({"sample_id": "a", "kind": "verify"}, "needs prefill.label"),
+        ({"sample_id": "a", "prefill": {"label": "zebra"}}, "prefill label 'zebra'"),
+    ],
+)
+def test_enqueue_rejects_bad_items(engine: Engine, item: dict[str, Any], message: str) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    with pytest.raises(ConfigError, match=message):
+        enqueue(engine, "q", [item])
+    assert count(engine, t.tasks) == 0
+
+
+def test_create_queue_and_vendor_validate(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    with pytest.raises(ConfigError, match="already exists"):
+        store.create_queue(engine, "q", ["cat", "dog"])
+    with pytest.raises(ConfigError, match="at least 2"):
+        store.create_queue(engine, "one", ["cat"])
+    with pytest.raises(ConfigError, match="gold-rate"):
+        store.create_queue(engine, "g", ["a", "b"], gold_rate=0.9)
+    with pytest.raises(NotFoundError, match="no queue named 'nope'"):
+        store.add_vendor(engine, "v", ["nope"])
+    token = store.add_vendor(engine, "v", ["q"])
+    assert len(token) >= 40
+    with store.transaction(engine) as conn:
+        stored = conn.execute(select(t.vendors.c.token_hash)).scalar_one()
+    assert token not in stored and stored == store.hash_token(token)
+    store.revoke_vendor(engine, "v")
+    with pytest.raises(Exception, match="invalid or revoked"), store.transaction(engine) as conn:
+        store.authenticate(conn, token)
+
+
+def test_a_task_is_in_one_live_lease_and_expired_leases_return(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    enqueue(engine, "q", items(6))
+    a = store.add_vendor(engine, "a", ["q"])
+    b = store.add_vendor(engine, "b", ["q"])
+    first = lease(engine, a, "q", 4, seconds=1)
+    second = lease(engine, b, "q", 4)
+    ids1, ids2 = {x.task_id for x in first.tasks}, {x.task_id for x in second.tasks}
+    assert len(ids1) == 4 and len(ids2) == 2 and not ids1 & ids2
+    assert lease(engine, b, "q", 4).lease_id is None  # nothing free: no lease made
+    assert first.tasks[0].prefill == PREFILL and first.tasks[0].labels == ("cat", "dog")
+    time.sleep(1.1)
+    third = lease(engine, b, "q", 10)
+    assert {x.task_id for x in third.tasks} == ids1
+    with pytest.raises(LeaseExpiredError), store.transaction(engine) as conn:
+        leasing.heartbeat(conn, store.authenticate(conn, a), first.lease_id or "")
+
+
+def test_heartbeat_release_and_strangers(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], lease_seconds=60)
+    enqueue(engine, "q", items(3))
+    a = store.add_vendor(engine, "a", ["q"])
+    b = store.add_vendor(engine, "b", ["q"])
+    got = lease(engine, a, "q", 3, seconds=5)
+    assert got.lease_id
+    with store.transaction(engine) as conn:
+        expires, held = leasing.heartbeat(conn, store.authenticate(conn, a), got.lease_id, 100)
+    assert expires > time.time() + 90 and held == sorted(x.task_id for x in got.tasks)
+    with pytest.raises(NotFoundError), store.transaction(engine) as conn:
+        leasing.heartbeat(conn, store.authenticate(conn, b), got.lease_id)
+    with pytest.raises(NotFoundError):
+        submit(engine, b, got.lease_id, (got.tasks[0].task_id, "x", "cat", "k"))
+    with store.transaction(engine) as conn:
+        assert leasing.release(conn, store.authenticate(conn, a), got.lease_id) == 3
+    assert len(lease(engine, b, "q", 5).tasks) == 3
+
+
+def test_submit_is_idempotent_and_validated(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    enqueue(engine, "q", items(3))
+    a = store.add_vendor(engine, "a", ["q"])
+    got = lease(engine, a, "q", 3)
+    t1, t2, t3 = (x.task_id for x in got.tasks)
+    first = submit(engine, a, got.lease_id, (t1, "ann", "cat", "k1"), (t2, "ann", None, "k2"))
+    again = submit(engine, a, got.lease_id, (t1, "ann", "cat", "k1"), (t2, "ann", None, "k2"))
+    assert first == again
+    assert count(engine, t.annots) == 2
+    with pytest.raises(ConflictError, match="idempotency key 'k1'"):
+        submit(engine, a, got.lease_id, (t3, "ann", "cat", "k1"))
+    with pytest.raises(InvalidAnswerError, match="'zebra' is not one of cat, dog"):
+        submit(engine, a, got.lease_id, (t3, "ann", "zebra", "k3"))
+    with pytest.raises(InvalidAnswerError, match="task 999999 is not in lease"):
+        submit(engine, a, got.lease_id, (999999, "ann", "cat", "k4"))
+    # All or none: the good answer before the bad one is not stored either.
+    with pytest.raises(InvalidAnswerError):
+        submit(engine, a, got.lease_id, (t3, "ann", "cat", "k5"), (t3, "bob", "emu", "k6"))
+    assert count(engine, t.annots) == 2
+
+
+def test_late_answers_are_taken_only_while_needed(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    enqueue(engine, "q", items(2))
+    a = store.add_vendor(engine, "a", ["q"])
+    b = store.add_vendor(engine, "b", ["q"])
+    old = lease(engine, a, "q", 2, seconds=1)
+    t1, t2 = (x.task_id for x in old.tasks)
+    time.sleep(1.1)
+    # Expired but nobody answered t1 yet: still needed, so taken.
+    submit(engine, a, old.lease_id, (t1, "ann", "dog", "late-1"))
+    # t2 was leased again and answered by b: a's late answer is no longer needed.
+    new = lease(engine, b, "q", 5)
+    assert [x.task_id for x in new.tasks] == [t2]
+    submit(engine, b, new.lease_id, (t2, "bea", "cat", "b-1"))
+    with pytest.raises(ConflictError, match="needs no more answers"):
+        submit(engine, a, old.lease_id, (t2, "ann", "dog", "late-2"))
+    assert count(engine, t.labels) == 2
+
+
+def test_consensus_reopens_on_low_agreement(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], consensus=2)
+    enqueue(engine, "q", items(1))
+    a = store.add_vendor(engine, "a", ["q"])
+    answered = []
+    for who, label in [("u1", "cat"), ("u2", "dog"), ("u3", "cat")]:
+        got = lease(engine, a, "q", 1)
+        assert len(got.tasks) == 1, f"task should be open for {who}"
+        task_id = got.tasks[0].task_id
+        submit(engine, a, got.lease_id, (task_id, who, label, f"{who}-key"))
+        answered.append(task_id)
+    assert lease(engine, a, "q", 1).lease_id is None  # decided after 3 answers
+    with store.transaction(engine) as conn:
+        row = conn.execute(select(t.labels)).one()
+    assert (row.label, row.method, row.n_answers) == ("cat", "majority", 3)
+    assert row.votes == {"cat": 2, "dog": 1} and row.agreement == pytest.approx(2 / 3)
+
+
+def test_distinct_annotators(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], consensus=2)
+    enqueue(engine, "q", items(1))
+    a = store.add_vendor(engine, "a", ["q"])
+    got = lease(engine, a, "q", 1)
+    task_id = got.tasks[0].task_id
+    submit(engine, a, got.lease_id, (task_id, "same", "cat", "k1"))
+    again = lease(engine, a, "q", 1)
+    with pytest.raises(ConflictError, match="already answered"):
+        submit(engine, a, again.lease_id, (task_id, "same", "cat", "k2"))
+
+
+def test_gold_is_mixed_in_and_measures_vendors(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], gold_rate=0.2)
+    add_gold(engine, "q", [{"sample_id": f"g{i}", "label": "dog"} for i in range(5)])
+    result = enqueue(engine, "q", items(8))
+    assert (result.added, result.gold) == (8, 2)  # 2 / (8 + 2) = 0.2
+    a = store.add_vendor(engine, "a", ["q"])
+    got = lease(engine, a, "q", 10)
+    assert len(got.tasks) == 10
+    gold_ids = {x.task_id for x in got.tasks if x.sample_id.startswith("g")}
+    assert len(gold_ids) == 2
+    submit(engine, a, got.lease_id, *[
+        (x.task_id, "ann", "dog" if x.task_id == min(gold_ids) else "cat", f"k{x.task_id}")
+        for x in got.tasks
+    ])  # fmt: skip
+    [stats] = queue_stats(engine, "q")
+    assert (stats.done, stats.open, stats.labels) == (10, 0, 8)
+    [vendor] = stats.vendors
+    assert (vendor.gold_answers, vendor.gold_correct, vendor.gold_accuracy) == (2, 1, 0.5)
+    assert stats.annotators[0].estimated_accuracy is not None
+
+
+def test_verify_yes_labels_and_no_asks_for_a_label(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    verify = {"kind": "verify", "prefill": PREFILL}
+    enqueue(engine, "q", [{"sample_id": "v1", **verify}, {"sample_id": "v2", **verify}])
+    a = store.add_vendor(engine, "a", ["q"])
+    got = lease(engine, a, "q", 2)
+    assert got.tasks[0].labels == ("yes", "no", "unsure")
+    with pytest.raises(InvalidAnswerError):
+        submit(engine, a, got.lease_id, (got.tasks[0].task_id, "ann", "cat", "bad"))
+    submit(
+        engine, a, got.lease_id,
+        (got.tasks[0].task_id, "ann", "yes", "k1"), (got.tasks[1].task_id, "ann", "no", "k2"),
+    )  # fmt: skip
+    with store.transaction(engine) as conn:
+        label = conn.execute(select(t.labels)).one()
+    assert (label.sample_id, label.label, label.kind) == ("v1", "cat", "verify")
+    relabel = lease(engine, a, "q", 5)
+    assert [(x.sample_id, x.kind) for x in relabel.tasks] == [("v2", "label")]
+    assert relabel.tasks[0].prefill and relabel.tasks[0].prefill["top_k"] == [["dog", 0.3]]
+
+
+def test_gold_accuracy_weighs_votes(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], consensus=3, gold_rate=0.5)
+    add_gold(engine, "q", [{"sample_id": f"g{i}", "label": "dog"} for i in range(4)])
+    enqueue(engine, "q", items(4))  # 4 regular + 4 gold copies
+    a = store.add_vendor(engine, "a", ["q"])
+    # good1 and good2 are right on gold; bad1..bad3 always say cat.
+    for who in ["good1", "good2", "bad1"]:
+        got = lease(engine, a, "q", 20)
+        submit(engine, a, got.lease_id, *[
+            (x.task_id, who, "dog" if who.startswith("good") else "cat", f"{who}{x.task_id}")
+            for x in got.tasks
+        ])  # fmt: skip
+    with store.transaction(engine) as conn:
+        methods = {
+            r.method for r in conn.execute(select(t.labels).where(t.labels.c.kind == "label"))
+        }
+        labels = {r.label for r in conn.execute(select(t.labels).where(t.labels.c.kind == "label"))}
+    assert methods == {"weighted"}  # gold showed who to trust
+    assert labels == {"dog"}
