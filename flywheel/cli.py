@@ -37,8 +37,12 @@ def _register() -> None:
     # Each stage keeps its commands in its own package; this is the one list of them.
     from flywheel.ingest.cli import ingest
     from flywheel.lake.cli import duckdb_init, sql, tables
+    from flywheel.queue.cli import COMMANDS as queue_commands
+    from flywheel.score.cli import score
+    from flywheel.selection.cli import select
+    from flywheel.train.cli import train
 
-    for command in (ingest, sql, tables, duckdb_init):
+    for command in (ingest, sql, tables, duckdb_init, train, score, select, *queue_commands):
         cli.add_command(command)
 
 

@@ -22,6 +22,7 @@ def ensure_ray(settings: Settings) -> None:
         ray.init(address=settings.ray_address, logging_level=logging.WARNING)
         return
     ray.init(
+        address="local",  # always a fresh in-process cluster, never one found by chance
         _node_ip_address="127.0.0.1",
         include_dashboard=False,
         logging_level=logging.WARNING,

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -150,9 +151,10 @@ class _Writer:
         )
 
 
-def _assign_roles(n: int, rng: np.random.Generator) -> list[str]:
-    """Tag roles for n items, shuffled: ~2% ambiguous, ~2% untagged, ~1% mislabelled."""
-    k, k_wrong = max(1, n // 50), max(1, n // 100)
+def _assign_roles(n: int, rng: np.random.Generator, noise: float = 0.01) -> list[str]:
+    """Tag roles for n items, shuffled: ~2% ambiguous, ~2% untagged, ``noise`` (at least
+    one item) mislabelled."""
+    k, k_wrong = max(1, n // 50), max(int(noise > 0), round(n * noise))
     roles = ["ambiguous"] * k + ["untagged"] * k + ["mislabelled"] * k_wrong
     roles += ["plain"] * (n - len(roles))
     return [roles[i] for i in rng.permutation(n)]
@@ -166,16 +168,29 @@ def _png(pixels: np.ndarray) -> bytes:
 
 
 def write_digits_folder(
-    dest: Path, n: int | None = None, seed: int = 0, faults: bool = True
+    dest: Path,
+    n: int | None = None,
+    seed: int = 0,
+    faults: bool = True,
+    noise: float = 0.01,
+    indices: Sequence[int] | None = None,
 ) -> DigitsFolder:
     """Write ``n`` good digit images (default: all 1797, less the 4 used for faults) and,
     with ``faults``, one each of: corrupt (PNG signature + random bytes), truncated (half
     a PNG), PNG bytes named .jpg (a good sample), a duplicate of a good file, a 4x4
-    image, and an unparseable manifest line."""
+    image, and an unparseable manifest line. ``noise`` is the share of items whose
+    hashtag names another digit (weak labels made wrong on purpose). ``indices`` picks
+    which of the 1797 digits are the good items (e.g. disjoint pool and test folders);
+    ``n`` is then their number."""
     from sklearn.datasets import load_digits  # slow import; only needed here
+
+    if not 0 <= noise <= 0.9:
+        raise ConfigError(f"noise must be in 0..0.9, got {noise}")
 
     digits = load_digits()
     n_faults = 4 if faults else 0
+    if indices is not None:
+        n = len(indices)
     n = len(digits.images) - n_faults if n is None else n
     if not 4 <= n <= len(digits.images) - n_faults:  # 4: one item of each tag role
         raise ConfigError(f"n must be in 4..{len(digits.images) - n_faults}, got {n}")
@@ -183,7 +198,10 @@ def write_digits_folder(
     taxonomy = {name: [f"#{name}", f"#{d}"] for d, name in enumerate(DIGIT_NAMES)}
     w = _Writer(Path(dest), taxonomy, rng)
     order = [int(i) for i in rng.permutation(len(digits.images))]
-    roles = _assign_roles(n, rng)
+    if indices is not None:
+        chosen = [int(i) for i in indices]
+        order = chosen + [i for i in order if i not in set(chosen)]
+    roles = _assign_roles(n, rng, noise)
     for i, role in zip(order[:n], roles, strict=True):
         label = DIGIT_NAMES[digits.target[i]]
         w.add(f"images/{label}/{i:04d}.png", _png(digits.images[i]), label, f"digits-{i}", role)

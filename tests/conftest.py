@@ -22,6 +22,7 @@ def ray_cluster() -> Iterator[None]:
     import ray
 
     ray.init(
+        address="local",  # a new cluster, even when `ray start` left one running
         num_cpus=2,
         _node_ip_address="127.0.0.1",
         include_dashboard=False,

@@ -1,16 +1,26 @@
-"""The modality interface: decode and check bytes, report media facts.
+"""The modality interface: decode and check bytes, report media facts, turn bytes into
+tensors and build the default network.
 
 A modality is one small module under ``flywheel/modalities/``; defining a subclass of
 ``Modality`` there is all it takes to register it (see ``flywheel.modalities``).
-Later stages add ``to_tensor`` and ``build_model`` to the same classes.
+
+Tensors: an *input spec* (a JSON-able dict, saved in every checkpoint) says how bytes
+become the network's input, so scoring decodes exactly as training did:
+``collate(items, spec)`` gives a float32 batch (B, C, H, W).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from flywheel.errors import FlywheelError
+from flywheel.errors import ConfigError, FlywheelError
+
+if TYPE_CHECKING:
+    import torch
+
+    from flywheel.train.network import Classifier
 
 
 class Rejected(FlywheelError):
@@ -21,6 +31,10 @@ class Rejected(FlywheelError):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+    def __reduce__(self) -> tuple[type[Rejected], tuple[str, str]]:
+        # Survives pickling, so a Ray worker can raise it to the driver.
+        return (type(self), (self.reason, self.detail))
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,8 @@ class Modality:
     mime_prefixes: ClassVar[tuple[str, ...]]
     # Every ``Rejected.reason`` that ``inspect`` can raise, for docs and reports.
     quality_checks: ClassVar[tuple[str, ...]]
+    # Network architectures ``build_model`` knows; the first is the default.
+    archs: ClassVar[tuple[str, ...]] = ()
 
     def accepts(self, mime: str) -> bool:
         return mime.startswith(self.mime_prefixes)
@@ -53,4 +69,43 @@ class Modality:
     def inspect(self, data: bytes, mime: str) -> MediaFacts:
         """Decode ``data`` (whose type, from magic bytes, is ``mime``) with a real codec
         and run the quality checks. Returns the facts or raises ``Rejected``."""
+        raise NotImplementedError
+
+    def resolve_arch(self, arch: str | None) -> str:
+        """``arch`` checked against ``archs``; None means the default (the first)."""
+        if arch is None:
+            return self.archs[0]
+        if arch not in self.archs:
+            raise ConfigError(
+                f"unknown {self.name} architecture {arch!r}; valid: {', '.join(self.archs)}"
+            )
+        return arch
+
+    def input_spec(self, arch: str | None = None) -> dict[str, Any]:
+        """How ``to_tensor`` makes the input of ``arch``'s network (JSON-able)."""
+        raise NotImplementedError
+
+    def to_tensor(self, data: bytes, spec: Mapping[str, Any] | None = None) -> torch.Tensor:
+        """One item's bytes -> float32 (C, H, W), as ``spec`` (default: the default
+        architecture's) says. Raises ``Rejected`` when the bytes do not decode."""
+        raise NotImplementedError
+
+    def collate(
+        self, items: Sequence[bytes], spec: Mapping[str, Any] | None = None
+    ) -> torch.Tensor:
+        """A batch: list of B items' bytes -> float32 (B, C, H, W)."""
+        import torch
+
+        spec = spec if spec is not None else self.input_spec()
+        return torch.stack([self.to_tensor(data, spec) for data in items])
+
+    def build_model(
+        self,
+        num_classes: int,
+        arch: str | None = None,
+        pretrained: bool | None = None,
+        freeze_backbone: bool = False,
+    ) -> Classifier:
+        """A new network for ``num_classes``. ``pretrained`` None means the
+        architecture's default (pretrained weights when it has them)."""
         raise NotImplementedError

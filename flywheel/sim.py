@@ -1,0 +1,101 @@
+"""A simulated annotation vendor that works through the real HTTP API: it leases
+batches, answers from the ground truth with each annotator's error rate, and submits
+with idempotency keys, exactly as a real vendor's tool would. Used by the demo and by
+tests; nothing in it is faked on the server side.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Annotator:
+    """One simulated person: answers wrong with probability ``error_rate``."""
+
+    name: str
+    error_rate: float
+
+
+@dataclass
+class VendorStats:
+    leases: int = 0
+    answers: int = 0
+    wrong: Counter[str] = field(default_factory=Counter)  # annotator -> wrong answers
+    given: Counter[str] = field(default_factory=Counter)  # annotator -> answers
+
+
+class SimulatedVendor:
+    """Leases from ``queue`` at ``base_url`` with ``token`` and answers every task.
+
+    ``truth`` maps sample_id -> true class. Each task goes to an annotator that has not
+    answered it yet (consensus needs distinct people), chosen in turn.
+    """
+
+    def __init__(self, base_url: str, token: str, queue: str, truth: Mapping[str, str],
+                 annotators: Sequence[Annotator], seed: int = 0) -> None:  # fmt: skip
+        self.client = httpx.Client(base_url=base_url, timeout=60,
+                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        self.queue, self.truth, self.annotators = queue, truth, list(annotators)
+        self.rng = random.Random(seed)
+        self.answered: dict[int, set[str]] = {}  # task_id -> annotators who answered
+        self.turn = 0
+        self.stats = VendorStats()
+
+    def work(self, batch_size: int = 25, max_batches: int = 1000) -> VendorStats:
+        """Lease and answer until the queue has nothing free (or ``max_batches``)."""
+        for _ in range(max_batches):
+            reply = self.client.post(
+                f"/v1/queues/{self.queue}/lease", json={"max_tasks": batch_size}
+            )
+            reply.raise_for_status()
+            lease = reply.json()
+            if not lease["tasks"]:
+                break
+            self.stats.leases += 1
+            answers = [self._answer(task) for task in lease["tasks"]]
+            done = self.client.post(
+                "/v1/annotations", json={"lease_id": lease["lease_id"], "answers": answers}
+            )
+            done.raise_for_status()
+        return self.stats
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _pick_annotator(self, task_id: int) -> Annotator:
+        seen = self.answered.setdefault(task_id, set())
+        for _ in range(len(self.annotators)):
+            person = self.annotators[self.turn % len(self.annotators)]
+            self.turn += 1
+            if person.name not in seen:
+                seen.add(person.name)
+                return person
+        return self.annotators[self.turn % len(self.annotators)]  # everyone answered: repeat
+
+    def _answer(self, task: Mapping[str, object]) -> dict[str, object]:
+        task_id = int(task["task_id"])  # type: ignore[call-overload]
+        person = self._pick_annotator(task_id)
+        true = self.truth[str(task["sample_id"])]
+        choices = [str(c) for c in task["labels"]]  # type: ignore[attr-defined]
+        if task["kind"] == "verify":
+            claimed = task["prefill"]["label"]  # type: ignore[index]
+            right = "yes" if claimed == true else "no"
+        else:
+            right = true
+        wrong = self.rng.random() < person.error_rate
+        label = (
+            self.rng.choice([c for c in choices if c != right and c != "unsure"])
+            if wrong
+            else right
+        )
+        self.stats.answers += 1
+        self.stats.given[person.name] += 1
+        self.stats.wrong[person.name] += int(label != right)
+        return {"task_id": task_id, "annotator": person.name, "label": label,
+                "idempotency_key": f"{person.name}/{task_id}"}  # fmt: skip

@@ -1,0 +1,65 @@
+"""``flywheel train``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from flywheel.config import Settings
+from flywheel.train.metrics import format_confusion
+from flywheel.train.run import TrainConfig
+from flywheel.train.run import train as run_train
+
+
+@click.command()
+@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="Data-parallel workers.")
+@click.option("--gpu", is_flag=True, help="One GPU per worker (CPU otherwise).")
+@click.option(
+    "--from",
+    "from_version",
+    default=None,
+    help="Fine-tune model VERSION (e.g. m0003, or 'promoted').",
+)
+@click.option(
+    "--init-checkpoint",
+    default=None,
+    help="Start from this file (path or URI): a flywheel checkpoint or a state dict.",
+)
+@click.option(
+    "--weak-weight",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Loss weight of a weak label; a consolidated label weighs 1.",
+)
+@click.option("--arch", default=None, help="Network (default: the parent's or the modality's).")
+@click.option("--freeze-backbone", is_flag=True, help="Train the classification head only.")
+@click.option("--modality", default=None, help="image or audio (default: the lake's only one).")
+@click.option(
+    "--taxonomy",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="YAML taxonomy that fixes the class list (default: the labels present).",
+)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.pass_obj
+def train(settings: Settings, **options: Any) -> None:
+    """Train a model version with Ray Train on the labelled samples and register it in
+    the models table (checkpoint in object storage)."""
+    config = TrainConfig(**options)
+    summary = run_train(settings, config, on_epoch=_print_epoch)
+    for line in summary.lines():
+        click.echo(line)
+
+
+def _print_epoch(report: dict[str, Any]) -> None:
+    click.echo(
+        f"epoch {report['epoch']}/{report['epochs']}  loss {report['train_loss']:.4f}  "
+        f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
+        f"ECE {report['ece']:.3f}  ({report['seconds']:.1f}s)"
+    )
+    click.echo(format_confusion(report, compact=True))
