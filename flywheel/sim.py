@@ -62,7 +62,8 @@ class SimulatedVendor:
             done = self.client.post(
                 "/v1/annotations", json={"lease_id": lease["lease_id"], "answers": answers}
             )
-            done.raise_for_status()
+            if done.is_error:
+                raise RuntimeError(f"submit failed: HTTP {done.status_code} {done.text[:300]}")
         return self.stats
 
     def close(self) -> None:
@@ -76,7 +77,10 @@ class SimulatedVendor:
             if person.name not in seen:
                 seen.add(person.name)
                 return person
-        return self.annotators[self.turn % len(self.annotators)]  # everyone answered: repeat
+        raise RuntimeError(
+            f"task {task_id} wants another answer but all {len(self.annotators)} simulated "
+            "annotators gave one already; simulate more annotators than 2 x consensus + 1"
+        )
 
     def _answer(self, task: Mapping[str, object]) -> dict[str, object]:
         task_id = int(task["task_id"])  # type: ignore[call-overload]

@@ -259,7 +259,7 @@ class _Session:
         keys = [key for key, _label in votes]
         weights = [1.0] * len(votes)
         if len(votes) > 1:  # weights only matter when there is something to weigh
-            accuracy = self._accuracy(q.id)
+            accuracy = self._accuracy(q.id, keys)
             n_choices = len(q.choices(task["kind"]))
             weights = [accuracy_weight(accuracy[k], n_choices) for k in keys]
         decision = weighted_vote([label for _key, label in votes], weights)
@@ -286,13 +286,14 @@ class _Session:
             }
         )
 
-    def _accuracy(self, queue_id: int) -> dict[AnnotatorKey, float]:
-        """Accuracy estimates of everyone who answered (or answers now) these tasks."""
-        if queue_id not in self.accuracy:
-            keys = {key for votes in self.votes.values() for key, _label in votes}
-            keys |= {(self.vendor.id, row["annotator"]) for row in self.new_answers}
-            self.accuracy[queue_id] = annotator_accuracy(self.conn, queue_id, sorted(keys))
-        return self.accuracy[queue_id]
+    def _accuracy(self, queue_id: int, keys: list[AnnotatorKey]) -> dict[AnnotatorKey, float]:
+        """Accuracy estimates of ``keys`` (cached per submit; an annotator first seen
+        later in the same batch is fetched then)."""
+        cache = self.accuracy.setdefault(queue_id, {})
+        missing = sorted(set(keys) - cache.keys())
+        if missing:
+            cache.update(annotator_accuracy(self.conn, queue_id, missing))
+        return cache
 
     def flush(self) -> list[int]:
         """Write what ``take`` recorded; returns the new annotation ids in order."""

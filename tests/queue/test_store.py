@@ -272,3 +272,23 @@ def test_gold_accuracy_weighs_votes(engine: Engine) -> None:
         labels = {r.label for r in conn.execute(select(t.labels).where(t.labels.c.kind == "label"))}
     assert methods == {"weighted"}  # gold showed who to trust
     assert labels == {"dog"}
+
+
+def test_a_batch_decides_tasks_answered_by_annotators_new_to_it(engine: Engine) -> None:
+    """One submit that closes two tasks whose second answers come from two annotators
+    this batch has not seen before each task: every annotator's accuracy is looked up
+    (a regression: the second lookup used a cache filled before that annotator)."""
+    store.create_queue(engine, "q", ["cat", "dog"], consensus=2)
+    enqueue(engine, "q", items(2))
+    a = store.add_vendor(engine, "a", ["q"])
+    first = lease(engine, a, "q", 2)
+    t1, t2 = (task.task_id for task in first.tasks)
+    submit(engine, a, first.lease_id, (t1, "u1", "cat", "k1"), (t2, "u2", "dog", "k2"))
+    second = lease(engine, a, "q", 2)
+    assert {task.task_id for task in second.tasks} == {t1, t2}
+    submit(engine, a, second.lease_id, (t1, "u3", "cat", "k3"), (t2, "u4", "dog", "k4"))
+    with store.transaction(engine) as conn:
+        decided = {
+            r.task_id: r.label for r in conn.execute(select(t.labels.c.task_id, t.labels.c.label))
+        }
+    assert decided == {t1: "cat", t2: "dog"}
