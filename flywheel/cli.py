@@ -40,9 +40,20 @@ def _register() -> None:
     from flywheel.queue.cli import COMMANDS as queue_commands
     from flywheel.score.cli import score
     from flywheel.selection.cli import select
+    from flywheel.submit.cli import COMMANDS as submit_commands
     from flywheel.train.cli import train
 
-    for command in (ingest, sql, tables, duckdb_init, train, score, select, *queue_commands):
+    for command in (
+        ingest,
+        sql,
+        tables,
+        duckdb_init,
+        train,
+        score,
+        select,
+        *queue_commands,
+        *submit_commands,
+    ):
         cli.add_command(command)
 
 
@@ -52,7 +63,8 @@ _register()
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script. Returns the exit code."""
     try:
-        cli.main(args=argv, prog_name="flywheel", standalone_mode=False)
+        # Outside standalone mode click returns ctx.exit(n)'s code instead of raising it.
+        rv = cli.main(args=argv, prog_name="flywheel", standalone_mode=False)
     except FlywheelError as err:
         click.echo(f"flywheel: error: {err}", err=True)
         return err.exit_code
@@ -66,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{err.ctx.command_path}: " if isinstance(err, click.UsageError) and err.ctx else ""
         click.echo(f"flywheel: error: {where}{err.format_message()}", err=True)
         return err.exit_code
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":

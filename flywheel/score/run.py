@@ -114,7 +114,7 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
         Scorer,
         fn_constructor_kwargs={"config": scorer_config},
         batch_size=config.batch_size,
-        concurrency=summary.actors,
+        compute=ray.data.ActorPoolStrategy(size=summary.actors),
         num_gpus=config.num_gpus or None,
         batch_format="pyarrow",
     )
