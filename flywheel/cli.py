@@ -38,6 +38,7 @@ def _register() -> None:
     from flywheel.ingest.cli import ingest
     from flywheel.lake.cli import duckdb_init, sql, tables
     from flywheel.queue.cli import COMMANDS as queue_commands
+    from flywheel.reports.cli import COMMANDS as report_commands
     from flywheel.score.cli import score
     from flywheel.selection.cli import select
     from flywheel.submit.cli import COMMANDS as submit_commands
@@ -53,6 +54,7 @@ def _register() -> None:
         select,
         *queue_commands,
         *submit_commands,
+        *report_commands,
     ):
         cli.add_command(command)
 

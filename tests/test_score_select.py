@@ -157,6 +157,8 @@ def test_label_errors_become_verify_tasks_in_a_queue(scored: Settings, capsys) -
         (["--strategy", "margin", "--budget", "5", "--queue", "nope"], "nope"),
         (["--strategy", "margin", "--budget", "5", "--model", "m0999"], "does not exist"),
         (["--strategy", "margin", "--budget", "5", "--target-priors", "zero=x"], "CLASS=P"),
+        (["--from-cluster", "zero:1"], "--from-cluster needs --queue"),
+        (["--budget", "5"], "give --strategy and --budget"),
     ],
 )
 def test_bad_select_requests_write_nothing(

@@ -7,7 +7,7 @@ import click
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake.cli import format_table
-from flywheel.selection.run import SelectConfig
+from flywheel.selection.run import SelectConfig, SelectSummary
 from flywheel.selection.run import select as run_select
 
 
@@ -29,11 +29,17 @@ def _parse_priors(text: str | None) -> dict[str, float] | None:
 @click.command()
 @click.option(
     "--strategy",
-    required=True,
+    default=None,
     help="random, margin, entropy, least-confidence, "
     "bald, kcenter, badge, label-errors (see docs).",
 )
-@click.option("--budget", type=int, required=True, help="How many samples to pick.")
+@click.option("--budget", type=int, default=None, help="How many samples to pick.")
+@click.option(
+    "--from-cluster",
+    default=None,
+    metavar="CLASS:GROUP",
+    help="Verify one group of a split class (see `flywheel embeddings`) instead.",
+)
 @click.option("--queue", default=None, help="Annotation queue to send the picks to.")
 @click.option("--model", default="promoted", show_default=True, help="Model whose scores to use.")
 @click.option(
@@ -48,8 +54,9 @@ def _parse_priors(text: str | None) -> dict[str, float] | None:
 @click.pass_obj
 def select(
     settings: Settings,
-    strategy: str,
-    budget: int,
+    strategy: str | None,
+    budget: int | None,
+    from_cluster: str | None,
     queue: str | None,
     model: str,
     class_balanced: bool,
@@ -59,6 +66,52 @@ def select(
     seed: int | None,
 ) -> None:
     """Pick the most useful pool samples to label next (and enqueue them)."""
+    if from_cluster is not None:
+        summary = _from_cluster(settings, from_cluster, queue, model, budget)
+    else:
+        summary = _by_strategy(
+            settings,
+            strategy,
+            budget,
+            queue,
+            model,
+            class_balanced,
+            prior_shift,
+            target_priors,
+            top_k,
+            seed,
+        )
+    columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
+    click.echo(format_table(summary.picks.select(columns), 10))
+    for line in summary.lines():
+        click.echo(line)
+
+
+def _from_cluster(
+    settings: Settings, ref: str, queue: str | None, model: str, budget: int | None
+) -> SelectSummary:
+    from flywheel.reports.verify import VerifyClusterConfig, parse_cluster_ref, verify_cluster
+
+    if queue is None:
+        raise ConfigError("--from-cluster needs --queue: the group becomes verification tasks")
+    name, group = parse_cluster_ref(ref)
+    return verify_cluster(settings, VerifyClusterConfig(name, group, queue, model, budget))
+
+
+def _by_strategy(
+    settings: Settings,
+    strategy: str | None,
+    budget: int | None,
+    queue: str | None,
+    model: str,
+    class_balanced: bool,
+    prior_shift: bool,
+    target_priors: str | None,
+    top_k: int,
+    seed: int | None,
+) -> SelectSummary:
+    if strategy is None or budget is None:
+        raise ConfigError("give --strategy and --budget (or --from-cluster CLASS:GROUP --queue Q)")
     config = SelectConfig(
         strategy=strategy,
         budget=budget,
@@ -70,8 +123,4 @@ def select(
         top_k=top_k,
         seed=seed,
     )
-    summary = run_select(settings, config)
-    columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
-    click.echo(format_table(summary.picks.select(columns), 10))
-    for line in summary.lines():
-        click.echo(line)
+    return run_select(settings, config)
