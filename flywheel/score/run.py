@@ -104,6 +104,9 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     ds = ds.select_columns(["sample_id", "media", "media_uri", "split", "modality"])
     ds = ds.filter(expr=(col("split") == "pool") & (col("modality") == row["modality"]))
     ds = ds.select_columns(["sample_id", "media", "media_uri"])
+    # Blocks of one batch each (streaming, no shuffle), so a pool held in few Parquet
+    # files still spreads over every scoring actor.
+    ds = ds.repartition(target_num_rows_per_block=config.batch_size)
     ds = ds.map_batches(
         _drop_known,  # type: ignore[arg-type]  # Ray's stubs miss fn_kwargs functions
         fn_kwargs={"known": done.combine_chunks()},
