@@ -37,6 +37,7 @@ def _register() -> None:
     # Each stage keeps its commands in its own package; this is the one list of them.
     from flywheel.ingest.cli import ingest
     from flywheel.lake.cli import duckdb_init, sql, tables
+    from flywheel.loop.cli import COMMANDS as loop_commands
     from flywheel.queue.cli import COMMANDS as queue_commands
     from flywheel.reports.cli import COMMANDS as report_commands
     from flywheel.score.cli import score
@@ -55,6 +56,7 @@ def _register() -> None:
         *queue_commands,
         *submit_commands,
         *report_commands,
+        *loop_commands,
     ):
         cli.add_command(command)
 

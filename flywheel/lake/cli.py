@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -10,6 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from flywheel.config import Settings
+from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake.lake import Lake
 from flywheel.lake.query import sql as run_sql
 
@@ -30,10 +32,18 @@ from flywheel.lake.query import sql as run_sql
     show_default=True,
     help="Rows shown by --format table (csv and json print all).",
 )
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="VERSION",
+    help="Read the tables model VERSION was trained on at the snapshots it read.",
+)
 @click.pass_obj
-def sql(settings: Settings, query: str, fmt: str, max_rows: int) -> None:
+def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | None) -> None:
     """Run a read-only DuckDB QUERY over every lake table at its current snapshot."""
-    result = run_sql(query, settings)
+    pinned = _model_snapshots(settings, as_of) if as_of else None
+    result = run_sql(query, settings, snapshot_ids=pinned)
     if fmt == "csv":
         pacsv.write_csv(_printable(result), sys.stdout.buffer)
     elif fmt == "json":
@@ -41,6 +51,21 @@ def sql(settings: Settings, query: str, fmt: str, max_rows: int) -> None:
     else:
         click.echo(format_table(result, max_rows))
     click.echo(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", err=fmt != "table")
+
+
+def _model_snapshots(settings: Settings, version: str) -> dict[str, int | None]:
+    """The {table: snapshot id} that model ``version`` recorded when it was trained."""
+    if not re.fullmatch(r"m\d+", version):
+        raise ConfigError(f"--as-of {version!r} is not a model version such as m0003")
+    rows = Lake(settings).read("models", ["snapshot_ids"], row_filter=f"version == '{version}'")
+    if rows.num_rows == 0:
+        raise NotFoundError(
+            f"model version {version!r} does not exist; `flywheel models` lists them"
+        )
+    pinned: dict[str, int | None] = json.loads(rows["snapshot_ids"][0].as_py())
+    shown = ", ".join(f"{k}@{v}" for k, v in sorted(pinned.items()))
+    click.echo(f"as of {version}: {shown}; other tables current", err=True)
+    return pinned
 
 
 @click.command()

@@ -178,6 +178,19 @@ SELECTIONS = pa.schema(
     ]
 )
 
+FEEDBACK = pa.schema(
+    [
+        _f("feedback_id", pa.string(), False, "sha256 of sample, expected, predicted and model"),
+        _f("sample_id", pa.string(), False, "the sample reported; it joins the regression gallery"),
+        _f("predicted", pa.string(), False, "the output seen in the field, as reported"),
+        _f("expected", pa.string(), False, "the right class: the gallery's expected label"),
+        _f("model_version", pa.string(), True, "model that gave the output, if known"),
+        _f("note", pa.string(), True, "free text from the reporter"),
+        _f("source", pa.string(), False, "cli | api:<vendor>: who reported it"),
+        _f("reported_at", TIMESTAMP, False, "when the report was committed (UTC)"),
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "quarantine": QUARANTINE,
@@ -186,6 +199,7 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "models": MODELS,
     "predictions": PREDICTIONS,
     "selections": SELECTIONS,
+    "feedback": FEEDBACK,
 }
 
 

@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, FlywheelError, NotFoundError, StorageError
+from flywheel.loop.feedback_http import FeedbackIn, FeedbackOut, submit_feedback
 from flywheel.queue import answers, leasing, store
 from flywheel.queue import tables as t
 from flywheel.queue.errors import AuthError, ConflictError, InvalidAnswerError
@@ -259,6 +260,13 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
         if media.redirect is not None:
             return RedirectResponse(media.redirect, status_code=307)
         return Response(content=media.data, media_type=media.mime)
+
+    @app.post("/v1/feedback", response_model=FeedbackOut, tags=["feedback"])
+    def post_feedback(body: FeedbackIn, token: Token) -> FeedbackOut:
+        """Report a bad model output; the sample joins the regression gallery that
+        every candidate model is gated on. The same report twice is recorded once."""
+        vendor = run(lambda conn: store.authenticate(conn, token))
+        return submit_feedback(state.settings, body, source=f"api:{vendor.name}")
 
     return app
 

@@ -34,7 +34,9 @@ class Models:
     def read(cls, lake: Lake) -> Models:
         snap = lake.current_snapshot_id("models")
         table = lake.read("models", snapshot_id=snap) if snap is not None else None
-        return cls(table.to_pylist() if table is not None else [], snap)
+        rows = table.to_pylist() if table is not None else []
+        # A scan returns data files newest first; "latest" below means commit order.
+        return cls(sorted(rows, key=lambda r: r["created_at"]), snap)
 
     @property
     def versions(self) -> list[str]:

@@ -216,5 +216,5 @@ def test_openapi_document_is_checked_in() -> None:
     assert paths == {
         ("/v1/queues", "get"), ("/v1/queues/{queue}/lease", "post"),
         ("/v1/leases/{lease_id}/heartbeat", "post"), ("/v1/leases/{lease_id}", "delete"),
-        ("/v1/annotations", "post"), ("/v1/media/{task_id}", "get"),
+        ("/v1/annotations", "post"), ("/v1/media/{task_id}", "get"), ("/v1/feedback", "post"),
     }  # fmt: skip

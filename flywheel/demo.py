@@ -1,0 +1,345 @@
+"""The demo behind the README's main command: the whole flywheel on real data.
+
+Digits from scikit-learn become PNG files whose hashtags are made wrong on purpose for
+a quarter of them; a clean, disjoint set is the test split. A first model learns from
+the weak labels; then the loop runs rounds of score -> select -> annotate -> export ->
+retrain -> gate, while a simulated vendor works through the real HTTP API with three
+annotators, one of them bad, whom the gold tasks catch. It prints accuracy per round and
+the confusion matrix, and writes an HTML report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from flywheel.config import Settings
+from flywheel.ingest import IngestConfig, ingest
+from flywheel.lake import Lake
+from flywheel.sample_data import DigitsFolder, write_digits_folder
+from flywheel.sim import Annotator, SimulatedVendor
+
+QUEUE = "digits"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    rounds: int = 3
+    budget: int = 120  # samples selected per round
+    noise: float = 0.25  # share of pool hashtags that name the wrong digit
+    test_size: int = 360  # clean digits held out as the test split
+    epochs: int = 8
+    strategy: str = "margin"
+    consensus: int = 2
+    gold_rate: float = 0.15  # share of tasks that are gold (known answers)
+    n_gold: int = 40
+    # Five people, so a disputed task can always reach the 2K+1 distinct answers that
+    # consensus may ask for.
+    annotators: tuple[Annotator, ...] = (
+        Annotator("ann-ada", 0.02),
+        Annotator("ann-bo", 0.05),
+        Annotator("ann-cy", 0.45),  # the bad one: the gold tasks must catch them
+        Annotator("ann-dee", 0.03),
+        Annotator("ann-eve", 0.04),
+    )
+    seed: int = 7
+
+
+@dataclass
+class DemoData:
+    pool: DigitsFolder
+    test: DigitsFolder
+    truth: dict[str, str] = field(default_factory=dict)  # sample_id -> true class
+
+
+def write_data(root: Path, config: DemoConfig) -> DemoData:
+    """Disjoint pool (noisy hashtags, real faults) and test (clean) digit folders."""
+    order = np.random.default_rng(config.seed).permutation(1797)
+    n_pool = 1797 - config.test_size - 4  # 4 digits become the pool's faulty files
+    pool = write_digits_folder(root / "demo-source" / "pool", indices=order[:n_pool].tolist(),
+                               seed=config.seed, noise=config.noise)  # fmt: skip
+    test = write_digits_folder(root / "demo-source" / "test", indices=order[-config.test_size:].tolist(),
+                               seed=config.seed, noise=0.0, faults=False)  # fmt: skip
+    data = DemoData(pool, test)
+    for folder in (pool, test):
+        for rel, label in folder.truth.items():
+            data.truth[hashlib.sha256((folder.root / rel).read_bytes()).hexdigest()] = label
+    return data
+
+
+def ingest_data(settings: Settings, data: DemoData) -> list[str]:
+    lines = []
+    for folder, split in ((data.pool, "pool"), (data.test, "test")):
+        summary = ingest(settings, IngestConfig(str(folder.root), folder.taxonomy, split=split))
+        lines += summary.lines()
+    return lines
+
+
+def weak_label_accuracy(settings: Settings, data: DemoData) -> float:
+    rows = Lake(settings).read("samples", columns=["sample_id", "weak_label", "split"]).to_pylist()
+    labelled = [r for r in rows if r["split"] == "pool" and r["weak_label"]]
+    return float(np.mean([data.truth[r["sample_id"]] == r["weak_label"] for r in labelled]))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ApiThread:
+    """`flywheel serve`'s app under uvicorn on 127.0.0.1, in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from flywheel.queue.api import create_app
+
+        self.port = free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ApiThread:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class VendorThread:
+    """The simulated vendor, polling the queue and answering until stopped."""
+
+    def __init__(self, vendor: SimulatedVendor, poll_s: float = 1.0) -> None:
+        self.vendor, self.poll_s = vendor, poll_s
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                before = self.vendor.stats.answers
+                self.vendor.work()
+                if self.vendor.stats.answers == before:
+                    self.stop.wait(self.poll_s)
+        except BaseException as err:  # surfaced by the demo, not swallowed
+            self.error = err
+
+    def __enter__(self) -> VendorThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.vendor.close()
+
+
+@dataclass
+class RoundResult:
+    round: int
+    version: str
+    status: str
+    accuracy: float
+    labels: int  # consolidated labels in the lake after the round's export
+    reason: str
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> str:
+    """The queue, its gold answers (clean pool digits), and the vendor's token."""
+    from flywheel.queue.store import add_vendor, create_queue, open_engine
+    from flywheel.queue.tasks import add_gold
+
+    engine = open_engine(settings.catalog_uri)
+    try:
+        classes = sorted(set(data.truth.values()))
+        create_queue(engine, QUEUE, classes, consensus=config.consensus, gold_rate=config.gold_rate)
+        pool_ids = Lake(settings).read(
+            "samples", columns=["sample_id"], row_filter="split == 'pool'"
+        )
+        rng = np.random.default_rng(config.seed)
+        gold_ids = rng.choice(
+            pool_ids.column("sample_id").to_pylist(), config.n_gold, replace=False
+        )
+        add_gold(engine, QUEUE, [{"sample_id": s, "label": data.truth[s]} for s in gold_ids])
+        return add_vendor(engine, "acme-labelling", [QUEUE])
+    finally:
+        engine.dispose()
+
+
+def train_model(settings: Settings, config: DemoConfig, parent: str | None) -> tuple[str, float]:
+    """(version, accuracy on the test split) of a newly trained model."""
+    from flywheel.train import TrainConfig, train
+
+    summary = train(
+        settings, TrainConfig(epochs=config.epochs, from_version=parent, batch_size=32, lr=3e-3)
+    )
+    _say(summary.lines()[-1])
+    return summary.version, float(summary.metrics["accuracy"])
+
+
+def gate(settings: Settings, version: str) -> tuple[str, str]:
+    """Run the promotion gates on ``version``; records and returns (status, reason)."""
+    from flywheel.loop.gates import GateConfig, gate_candidate
+    from flywheel.train.registry import Models
+
+    lake = Lake(settings)
+    row = Models.read(lake).get(version)
+    result = gate_candidate(lake, row, GateConfig(tolerance=0.01))
+    return result.status, result.reason
+
+
+def one_round(
+    settings: Settings, config: DemoConfig, vendor: VendorThread, round_: int
+) -> RoundResult:
+    """score -> select -> (vendor leases and answers over HTTP) -> export -> retrain -> gate."""
+    from flywheel.queue.export import export_labels
+    from flywheel.queue.store import open_engine
+    from flywheel.score import ScoreConfig, score
+    from flywheel.selection import SelectConfig, select
+
+    _say(f"\n== round {round_}")
+    _say(score(settings, ScoreConfig(mc_passes=0)).lines()[0])
+    for line in select(
+        settings, SelectConfig(config.strategy, config.budget, queue=QUEUE, seed=round_)
+    ).lines():
+        _say(line)
+    _wait_for_answers(settings, vendor)
+    engine = open_engine(settings.catalog_uri)
+    try:
+        exported = export_labels(Lake(settings), engine)
+    finally:
+        engine.dispose()
+    _say(f"export-labels: {exported}")
+    n_labels = Lake(settings).read("labels", columns=["sample_id"]).num_rows
+    version, acc = train_model(settings, config, parent="promoted")
+    status, reason = gate(settings, version)
+    _say(f"gate {version}: {status} ({reason})")
+    return RoundResult(round_, version, status, acc, n_labels, reason)
+
+
+def _wait_for_answers(settings: Settings, vendor: VendorThread, timeout_s: float = 300) -> None:
+    """Until the queue has nothing open or leased (the vendor answered everything)."""
+    from flywheel.queue.stats import queue_stats
+    from flywheel.queue.store import open_engine
+
+    engine = open_engine(settings.catalog_uri)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if vendor.error is not None:
+                raise vendor.error
+            stats = queue_stats(engine, QUEUE, refresh=False)[0]
+            if stats.open == 0 and stats.leased == 0:
+                _say(
+                    f"vendor: {vendor.vendor.stats.answers} answers so far; queue drained ({stats.done} tasks done)"
+                )
+                return
+            time.sleep(1.0)
+    finally:
+        engine.dispose()
+    raise TimeoutError(f"the simulated vendor did not drain queue {QUEUE!r} in {timeout_s:.0f}s")
+
+
+def annotator_lines(
+    settings: Settings,
+) -> tuple[list[str], list[tuple[str, float | None, float | None]]]:
+    """Accuracy of each annotator on gold (and Dawid-Skene's estimate)."""
+    from flywheel.queue.stats import queue_stats
+    from flywheel.queue.store import open_engine
+
+    engine = open_engine(settings.catalog_uri)
+    try:
+        stats = queue_stats(engine, QUEUE, refresh=True)[0]
+    finally:
+        engine.dispose()
+    rows = [(a.annotator, a.gold_accuracy, a.estimated_accuracy) for a in stats.annotators]
+    lines = [f"queue {QUEUE}: {stats.done} tasks done, agreement {stats.agreement or 0:.2f}"]
+    for name, gold, est in rows:
+        flag = "  <- caught by the gold tasks" if gold is not None and gold < 0.8 else ""
+        lines.append(
+            f"  {name:10s} accuracy on gold {_pct(gold)}, Dawid-Skene estimate {_pct(est)}{flag}"
+        )
+    return lines, rows
+
+
+def _pct(x: float | None) -> str:
+    return "  n/a" if x is None else f"{100 * x:4.0f}%"
+
+
+def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
+    """The whole demo; prints as it goes and writes ``<root>/demo-report/index.html``."""
+    started = time.monotonic()
+    data = write_data(settings.root, config)
+    _say(f"wrote {data.pool.n_files} pool digits (hashtags {config.noise:.0%} wrong on purpose, plus "
+         f"corrupt, truncated and misnamed files) and {data.test.n_files} clean test digits")  # fmt: skip
+    for line in ingest_data(settings, data):
+        _say(line)
+    _say(
+        f"weak labels are right for {weak_label_accuracy(settings, data):.0%} of the labelled pool"
+    )
+    token = setup_annotation(settings, data, config)
+    _say("\n== first model, on weak labels")
+    version, acc = train_model(settings, config, parent=None)
+    results = [RoundResult(0, version, "promoted", acc, config.n_gold, "first model")]
+    with ApiThread(settings) as api:
+        _say(f"vendor API on {api.url}; simulated vendor with annotators "
+             + ", ".join(f"{a.name} ({a.error_rate:.0%} wrong)" for a in config.annotators))  # fmt: skip
+        vendor = SimulatedVendor(
+            api.url, token, QUEUE, data.truth, config.annotators, seed=config.seed
+        )
+        with VendorThread(vendor) as worker:
+            for round_ in range(1, config.rounds + 1):
+                results.append(one_round(settings, config, worker, round_))
+    lines, annotators = annotator_lines(settings)
+    _say("\n== label quality")
+    for line in lines:
+        _say(line)
+    _say("\n== accuracy on the clean test split, per round")
+    for r in results:
+        _say(
+            f"  round {r.round}: {r.version} {r.status:9s} accuracy {r.accuracy:.3f} ({r.labels} labels)"
+        )
+    final = _final_confusion(settings)
+    _say(final)
+    from flywheel.demo_report import write_report
+
+    path = write_report(settings.root / "demo-report", results, annotators, final)
+    _say(f"\ndemo done in {time.monotonic() - started:.0f}s; report: {path}")
+    return results
+
+
+def _final_confusion(settings: Settings) -> str:
+    import json
+
+    from flywheel.train.metrics import format_confusion
+    from flywheel.train.registry import Models
+
+    row = Models.read(Lake(settings)).get("promoted")
+    metrics = json.loads(row["metrics"])
+    return (
+        f"\n== confusion of the promoted model {row['version']} on the test split\n"
+        + format_confusion(metrics)
+    )

@@ -1,0 +1,83 @@
+"""The loop: the controller that keeps the flywheel turning, the promotion gates, field
+feedback and the regression gallery, the model registry view, and ``flywheel status``.
+
+Public surface (pinned by tests/loop/test_public_api.py); names load lazily, so the
+vendor API, which only records feedback, does not import the trainer:
+
+- ``run_loop(settings, LoopConfig(queue=...), on_idle=None, echo=None)`` -> ``LoopSummary``
+- ``GateConfig``, ``evaluate_gates``, ``gate_candidate``, ``load_blocklist``
+- ``FeedbackReport``, ``record_feedback``
+- ``ModelHistory``; ``read_status``; ``SimulatedVendor``, ``SimulatedAnnotator``
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flywheel.loop.config import LoopConfig
+    from flywheel.loop.controller import LoopSummary, RoundSummary, run_loop
+    from flywheel.loop.errors import LoopBusyError, LoopError, MediaRejectedError
+    from flywheel.loop.feedback import FeedbackReport, FeedbackResult, record_feedback
+    from flywheel.loop.gates import (
+        GateConfig,
+        GateResult,
+        evaluate_gates,
+        gate_candidate,
+        load_blocklist,
+    )
+    from flywheel.loop.registry import ModelHistory
+    from flywheel.loop.simulate import SimulatedAnnotator, SimulatedVendor
+    from flywheel.loop.status import Status, read_status
+
+_WHERE = {
+    "LoopConfig": "config",
+    "LoopSummary": "controller",
+    "RoundSummary": "controller",
+    "run_loop": "controller",
+    "LoopError": "errors",
+    "LoopBusyError": "errors",
+    "MediaRejectedError": "errors",
+    "FeedbackReport": "feedback",
+    "FeedbackResult": "feedback",
+    "record_feedback": "feedback",
+    "GateConfig": "gates",
+    "GateResult": "gates",
+    "evaluate_gates": "gates",
+    "gate_candidate": "gates",
+    "load_blocklist": "gates",
+    "ModelHistory": "registry",
+    "SimulatedAnnotator": "simulate",
+    "SimulatedVendor": "simulate",
+    "Status": "status",
+    "read_status": "status",
+}
+__all__ = [
+    "FeedbackReport",
+    "FeedbackResult",
+    "GateConfig",
+    "GateResult",
+    "LoopBusyError",
+    "LoopConfig",
+    "LoopError",
+    "LoopSummary",
+    "MediaRejectedError",
+    "ModelHistory",
+    "RoundSummary",
+    "SimulatedAnnotator",
+    "SimulatedVendor",
+    "Status",
+    "evaluate_gates",
+    "gate_candidate",
+    "load_blocklist",
+    "read_status",
+    "record_feedback",
+    "run_loop",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"flywheel.loop.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

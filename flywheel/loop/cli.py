@@ -1,0 +1,224 @@
+"""Commands of the loop stage: ``loop``, ``gate``, ``report-error``, ``models``, ``status``.
+
+Flags become config here, once; the library below trusts it. ``ctx.obj`` is the
+``Settings``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flywheel.config import Settings
+from flywheel.errors import ConfigError, NotFoundError
+from flywheel.loop.config import PAUSE_POINTS, LoopConfig
+from flywheel.loop.gates import GateConfig, load_blocklist
+
+
+def _gate_config(tolerance: float, blocklist: Path | None) -> GateConfig:
+    return GateConfig(tolerance, load_blocklist(blocklist) if blocklist else frozenset())
+
+
+_tolerance = click.option(
+    "--tolerance",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Accuracy a candidate may lose against the current model.",
+)
+_blocklist = click.option(
+    "--blocklist",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File of classes (one a line) never prefilled, auto-accepted or newly output wrongly.",
+)
+
+
+@click.command("loop")
+@click.option("--queue", required=True, help="Annotation queue the batches go to.")
+@click.option("--strategy", default="margin", show_default=True, help="Selection strategy.")
+@click.option("--budget", type=int, default=50, show_default=True, help="Samples per batch.")
+@click.option(
+    "--min-new-labels",
+    type=int,
+    default=None,
+    help="Retrain after N new labels (default: --budget).",
+)
+@click.option(
+    "--every",
+    "every_s",
+    type=float,
+    default=None,
+    help="... or after SECONDS (with any new label).",
+)
+@click.option(
+    "--rounds", type=int, default=None, help="Stop after R rounds (default: run until stopped)."
+)
+@click.option(
+    "--poll",
+    "poll_s",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="Seconds between idle ticks.",
+)
+@click.option(
+    "--low-water",
+    type=int,
+    default=None,
+    help="Select when at most this many tasks are open (default: budget/2).",
+)
+@click.option(
+    "--max-idle",
+    "max_idle_s",
+    type=float,
+    default=None,
+    help="Stop after SECONDS with nothing to do.",
+)
+@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option(
+    "--workers", type=int, default=1, show_default=True, help="Data-parallel training workers."
+)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--weak-weight", type=float, default=0.3, show_default=True)
+@click.option(
+    "--arch", default=None, help="Network of a first model (later ones keep their parent's)."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--mc-passes", type=int, default=10, show_default=True, help="MC-dropout passes when scoring."
+)
+@click.option("--class-balanced", is_flag=True, help="Spread each batch over predicted classes.")
+@_tolerance
+@_blocklist
+@click.option("--name", default="default", show_default=True, help="Loop name (its state row).")
+@click.option("--pause-at", multiple=True, type=click.Choice(PAUSE_POINTS), hidden=True)
+@click.pass_obj
+def loop(settings: Settings, tolerance: float, blocklist: Path | None, **options: Any) -> None:
+    """Run the flywheel: export labels, retrain when enough landed, gate, promote,
+    rescore, and select the next batch when the queue runs low. Safe to kill and restart."""
+    from flywheel.loop.controller import run_loop
+
+    options["pause_at"] = tuple(options["pause_at"])
+    config = LoopConfig(gates=_gate_config(tolerance, blocklist), **options)
+    summary = run_loop(settings, config, echo=lambda line: click.echo(line))
+    for line in summary.lines()[-1:]:
+        click.echo(line)
+
+
+@click.command("gate")
+@click.argument("version")
+@_tolerance
+@_blocklist
+@click.option("--dry-run", is_flag=True, help="Evaluate only; record no decision.")
+@click.pass_obj
+def gate(
+    settings: Settings, version: str, tolerance: float, blocklist: Path | None, dry_run: bool
+) -> None:
+    """Run the gates on candidate VERSION against the promoted model, and record the
+    decision (promoted or rejected, with the reason) in the models table."""
+    from flywheel.lake import Lake
+    from flywheel.loop.gates import evaluate_gates, gate_candidate
+    from flywheel.loop.registry import ModelHistory
+
+    config = _gate_config(tolerance, blocklist)
+    lake = Lake(settings)
+    history = ModelHistory.read(lake)
+    row = history.latest.get(version)
+    if row is None:
+        raise NotFoundError(
+            f"model version {version!r} does not exist; `flywheel models` lists them"
+        )
+    if row["status"] != "candidate" and not dry_run:
+        raise ConfigError(
+            f"{version} is {row['status']} already; use --dry-run to evaluate it again"
+        )
+    current = history.promoted()
+    if current is not None and current["version"] == version:
+        current = None
+    result = (
+        evaluate_gates(lake, row, current, config) if dry_run else gate_candidate(lake, row, config)
+    )
+    for check in result.checks:
+        click.echo(f"{check.name:<9} {'pass' if check.passed else 'FAIL'}  {check.detail}")
+    verb = "would be" if dry_run else "is"
+    click.echo(f"{version} {verb} {result.status}: {result.reason}")
+
+
+@click.command("report-error")
+@click.option("--sample-id", default=None, help="A sample in the lake that got a bad output.")
+@click.option(
+    "--media",
+    "media_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The media file itself; ingested with split = regression.",
+)
+@click.option("--predicted", required=True, help="The output seen.")
+@click.option("--expected", required=True, help="The right class.")
+@click.option("--model", "model_version", default=None, help="Model version that gave it.")
+@click.option("--note", default=None, help="Free text for people.")
+@click.pass_obj
+def report_error(settings: Settings, **options: Any) -> None:
+    """Record a bad output from the field: the sample joins the regression gallery that
+    every candidate model is gated on."""
+    from flywheel.loop.feedback import FeedbackReport, record_feedback
+
+    click.echo(record_feedback(settings, FeedbackReport(**options, source="cli")).line())
+
+
+@click.command("models")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
+@click.option("--history", is_flag=True, help="Every row: training runs and decisions.")
+@click.pass_obj
+def models(settings: Settings, fmt: str, history: bool) -> None:
+    """Model versions: parent, data snapshots, metrics, status and reason (* = current)."""
+    from flywheel.lake import Lake
+    from flywheel.loop.registry import ModelHistory, format_models
+
+    reg = ModelHistory.read(Lake(settings))
+    rows = reg.rows if history else list(reg.latest.values())
+    if fmt == "json":
+        keep = (
+            "version",
+            "parent",
+            "status",
+            "reason",
+            "accuracy",
+            "macro_f1",
+            "ece",
+            "n_train",
+            "n_eval",
+            "snapshot_ids",
+            "checkpoint_uri",
+            "created_at",
+        )
+        out = [{k: r[k] for k in keep} for r in rows]
+        for r in out:
+            r["snapshot_ids"] = json.loads(r["snapshot_ids"])
+        click.echo(json.dumps(out, default=str, indent=1))
+        return
+    if not rows:
+        click.echo("no models yet: `flywheel train` or `flywheel loop` makes one")
+        return
+    lines = format_models(reg, rows)
+    click.echo("\n".join(lines))
+
+
+@click.command("status")
+@click.option("--loop", "loop_name", default="default", show_default=True, help="Loop name.")
+@click.pass_obj
+def status(settings: Settings, loop_name: str) -> None:
+    """Pool, queues, recent labels, the current model and its trend, and the loop."""
+    from flywheel.loop.status import read_status
+
+    click.echo("\n".join(read_status(settings, loop_name).lines()))
+
+
+COMMANDS = (loop, gate, report_error, models, status)

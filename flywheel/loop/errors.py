@@ -1,0 +1,21 @@
+"""The loop's branch of the exception tree (see ``flywheel.errors``)."""
+
+from __future__ import annotations
+
+from flywheel.errors import FlywheelError
+
+
+class LoopError(FlywheelError):
+    """Base of the errors raised by the loop, the gates and feedback."""
+
+
+class LoopBusyError(LoopError, RuntimeError):
+    """Another controller holds the loop: two would train and select twice."""
+
+    exit_code = 4
+
+
+class MediaRejectedError(LoopError, ValueError):
+    """A reported media file failed ingest's checks (it is in the quarantine table)."""
+
+    exit_code = 2

@@ -1,0 +1,164 @@
+"""What the gates evaluate on, and the predictions they compare.
+
+- The evaluation set of a candidate: the samples and labels it was evaluated on when
+  trained, read again at the snapshots its ``models`` row pins, with the same rule as
+  ``flywheel.train.data`` (the test split, else the hash slice of the pool; a sample's
+  consolidated label, else its weak label).
+- The regression gallery: every sample reported through feedback, with the expected
+  label of its latest report.
+
+Both are small (a test split and a list of field reports), so they are evaluated here,
+in the controller's process, rather than as a Ray job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from flywheel.config import Settings
+from flywheel.lake import Lake
+from flywheel.lake.storage import read_bytes
+from flywheel.modalities import get_modality
+from flywheel.train.checkpoint import Checkpoint, load_checkpoint
+from flywheel.train.data import in_holdout
+
+_BATCH = 256  # samples per forward pass
+
+
+@dataclass(frozen=True)
+class Cases:
+    """Samples with a reference label: ``sample_ids[i]`` should be ``labels[i]``."""
+
+    sample_ids: list[str]
+    labels: list[str]
+    media: list[bytes]
+
+    def __len__(self) -> int:
+        return len(self.sample_ids)
+
+
+def read_eval_set(lake: Lake, row: Mapping[str, Any]) -> Cases:
+    """The evaluation set of the model ``row`` at the snapshots it was trained on."""
+    snaps = json.loads(row["snapshot_ids"])
+    holdout = json.loads(row["holdout"])
+    where = "test" if holdout["kind"] == "test_split" else "pool"
+    samples = lake.read(
+        "samples",
+        columns=["sample_id", "weak_label"],
+        snapshot_id=snaps["samples"],
+        row_filter=f"split == '{where}' and modality == '{row['modality']}'",
+    )
+    if holdout["kind"] != "test_split":
+        mask = in_holdout(samples["sample_id"].to_pylist(), float(holdout["fraction"]))
+        samples = samples.filter(pa.array(mask))
+    consolidated: dict[str, str] = {}
+    if snaps.get("labels") is not None:
+        labels = lake.read(
+            "labels", columns=["label_id", "sample_id", "label"], snapshot_id=snaps["labels"]
+        )
+        labels = labels.sort_by([("label_id", "ascending")])
+        consolidated = dict(
+            zip(labels["sample_id"].to_pylist(), labels["label"].to_pylist(), strict=True)
+        )
+    ids, refs = [], []
+    for sid, weak in zip(
+        samples["sample_id"].to_pylist(), samples["weak_label"].to_pylist(), strict=True
+    ):
+        label = consolidated.get(sid, weak)
+        if label is not None:
+            ids.append(sid)
+            refs.append(label)
+    media = read_media(lake, ids, snaps["samples"])
+    return Cases(ids, refs, [media[s] for s in ids])
+
+
+def read_gallery(lake: Lake, modality: str) -> tuple[Cases, int | None]:
+    """The regression gallery of ``modality`` now, and the feedback snapshot it is from."""
+    snap = lake.current_snapshot_id("feedback")
+    if snap is None:
+        return Cases([], [], []), None
+    reports = lake.read(
+        "feedback", columns=["sample_id", "expected", "reported_at"], snapshot_id=snap
+    )
+    reports = reports.sort_by([("reported_at", "ascending")])
+    expected = dict(
+        zip(reports["sample_id"].to_pylist(), reports["expected"].to_pylist(), strict=True)
+    )
+    kinds = lake.read(
+        "samples", columns=["sample_id", "modality"], row_filter=_in_filter(list(expected))
+    )
+    ids = sorted(
+        s
+        for s, m in zip(kinds["sample_id"].to_pylist(), kinds["modality"].to_pylist(), strict=True)
+        if m == modality
+    )
+    media = read_media(lake, ids, None)
+    return Cases(ids, [expected[s] for s in ids], [media[s] for s in ids]), snap
+
+
+def read_media(lake: Lake, sample_ids: Sequence[str], snapshot_id: int | None) -> dict[str, bytes]:
+    """sample_id -> bytes, inline or fetched from object storage."""
+    if not sample_ids:
+        return {}
+    table = lake.read(
+        "samples",
+        columns=["sample_id", "media", "media_uri"],
+        snapshot_id=snapshot_id,
+        row_filter=_in_filter(sample_ids),
+    )
+    out = {}
+    for sid, data, uri in zip(
+        table["sample_id"].to_pylist(),
+        table["media"].to_pylist(),
+        table["media_uri"].to_pylist(),
+        strict=True,
+    ):
+        out[sid] = data if data is not None else read_bytes(uri, lake.settings.s3)
+    return out
+
+
+def _in_filter(sample_ids: Sequence[str]) -> str:
+    # sample ids are hex digests (checked at every edge), so quoting is safe
+    quoted = ", ".join(f"'{s}'" for s in sample_ids if s.isalnum())
+    return f"sample_id in ({quoted})" if quoted else "sample_id == ''"
+
+
+class Predictor:
+    """One model version, loaded once, predicting class names for media."""
+
+    def __init__(self, row: Mapping[str, Any], settings: Settings) -> None:
+        self.version = str(row["version"])
+        self.checkpoint: Checkpoint = load_checkpoint(row["checkpoint_uri"], settings)
+        self.modality = get_modality(self.checkpoint.modality)
+
+    @torch.inference_mode()
+    def predict(self, media: Sequence[bytes]) -> list[str]:
+        """The most probable class of each item."""
+        names = np.asarray(self.checkpoint.class_names, dtype=object)
+        model = self.checkpoint.model.eval()
+        out: list[str] = []
+        for start in range(0, len(media), _BATCH):
+            x = self.modality.collate(media[start : start + _BATCH], self.checkpoint.input_spec)
+            logits = model(x)  # (B, K)
+            out.extend(names[logits.argmax(dim=1).numpy()].tolist())
+        return out
+
+
+def accuracy(predicted: Sequence[str], labels: Sequence[str]) -> float:
+    """Share of ``predicted`` equal to ``labels`` (0 for none).
+
+    >>> accuracy(["a", "b", "b"], ["a", "b", "c"])
+    0.6666666666666666
+    """
+    if not labels:
+        return 0.0
+    hits = pc.equal(pa.array(predicted, pa.string()), pa.array(labels, pa.string()))
+    return float(pc.sum(hits).as_py() or 0) / len(labels)

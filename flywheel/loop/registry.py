@@ -1,0 +1,150 @@
+"""The model registry as the loop sees it: the ``models`` table, where a gate decision
+is a new row for the same version (see docs/decisions/loop-model-decisions.md).
+
+A version's status is that of its latest row; the current model is the version promoted
+last. ``flywheel.train.registry.Models.promoted()`` (the latest ``promoted`` row) reads
+the same, since a version is promoted once and never demoted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from flywheel.lake import TABLE_SCHEMAS, Lake
+
+DECIDED = ("promoted", "rejected")
+_VERSION = re.compile(r"^m(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModelHistory:
+    """Every version's latest row, in the order the versions were first registered."""
+
+    latest: dict[str, dict[str, Any]]  # version -> its latest row
+    rows: list[dict[str, Any]]  # every row, in commit order
+
+    @classmethod
+    def read(cls, lake: Lake) -> ModelHistory:
+        rows = lake.read("models").to_pylist() if lake.current_snapshot_id("models") else []
+        rows.sort(key=lambda r: r["created_at"])  # commit order; files may come back shuffled
+        latest: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            latest[row["version"]] = row  # a dict keeps the first-registered order
+        return cls(latest, rows)
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.latest)
+
+    def promoted(self) -> dict[str, Any] | None:
+        """The current model: the version whose promotion is the latest."""
+        for row in reversed(self.rows):
+            if row["status"] == "promoted" and self.latest[row["version"]]["status"] == "promoted":
+                return self.latest[row["version"]]
+        return None
+
+    def next_version(self) -> str:
+        """The version the next training run registers (``flywheel train``'s numbering).
+
+        >>> ModelHistory({"m0009": {}}, []).next_version()
+        'm0010'
+        """
+        numbers = [int(m.group(1)) for v in self.latest if (m := _VERSION.match(v))]
+        return f"m{max(numbers, default=0) + 1:04d}"
+
+    def before(self, version: str) -> dict[str, Any] | None:
+        """The version registered just before ``version``, if any."""
+        versions = self.versions
+        at = versions.index(version)
+        return self.latest[versions[at - 1]] if at > 0 else None
+
+    def undecided(self) -> list[dict[str, Any]]:
+        """Candidates without a gate decision yet, oldest first."""
+        return [r for r in self.latest.values() if r["status"] == "candidate"]
+
+    def latest_trained(self) -> dict[str, Any] | None:
+        """The version trained last (whatever its status): new labels count from it."""
+        return next(reversed(self.latest.values()), None)
+
+    def accuracy_trend(self) -> list[tuple[str, float]]:
+        """(version, accuracy) of every promoted version, in promotion order."""
+        seen: dict[str, float] = {}
+        for row in self.rows:
+            if row["status"] == "promoted":
+                seen.setdefault(row["version"], float(row["accuracy"]))
+        return list(seen.items())
+
+
+def decision_row(
+    candidate: Mapping[str, Any], status: str, reason: str, gate: Mapping[str, Any]
+) -> pa.Table:
+    """The candidate's row again with its decision: ``status``, ``reason``, a new
+    ``created_at`` and ``run_id``, and the gate's findings under ``metrics["gate"]``.
+    Lineage (parent, snapshot ids, checkpoint) is the training run's, unchanged."""
+    if status not in DECIDED:
+        raise ValueError(f"a decision is one of {DECIDED}, not {status!r}")
+    row = dict(candidate)
+    metrics = json.loads(row["metrics"])
+    metrics["gate"] = dict(gate)
+    row.update(
+        status=status,
+        reason=reason,
+        metrics=json.dumps(metrics, default=float),
+        run_id=f"gate-{uuid.uuid4().hex}",
+        created_at=datetime.now(UTC),
+    )
+    return pa.Table.from_pylist([row], schema=TABLE_SCHEMAS["models"])
+
+
+def record_decision(
+    lake: Lake, candidate: Mapping[str, Any], status: str, reason: str, gate: Mapping[str, Any]
+) -> bool:
+    """Append the decision unless one was recorded meanwhile; True when written."""
+    current = ModelHistory.read(lake).latest.get(candidate["version"])
+    if current is not None and current["status"] in DECIDED:
+        return False
+    lake.commit(
+        "models",
+        decision_row(candidate, status, reason, gate),
+        {"flywheel.gate.version": candidate["version"], "flywheel.gate.decision": status},
+    )
+    return True
+
+
+def format_models(
+    history: ModelHistory, rows: Sequence[Mapping[str, Any]] | None = None
+) -> list[str]:
+    """A text table of ``rows`` (default: each version's latest), the current model
+    starred: version, parent, status, metrics, the data snapshots read, and the reason."""
+    current = history.promoted()
+    header = ("", "version", "parent", "status", "acc", "f1", "n_train", "data", "reason")
+    lines = [header]
+    for row in history.latest.values() if rows is None else rows:
+        snaps = json.loads(row["snapshot_ids"])
+        data = " ".join(f"{k}@{v}" for k, v in sorted(snaps.items()) if k != "models")
+        lines.append(
+            (
+                "*" if current and row["version"] == current["version"] else "",
+                row["version"],
+                row["parent"] or "-",
+                row["status"],
+                f"{row['accuracy']:.3f}",
+                f"{row['macro_f1']:.3f}",
+                str(row["n_train"]),
+                data or "-",
+                row["reason"],
+            )
+        )
+    widths = [max(len(r[i]) for r in lines) for i in range(len(header) - 1)]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in lines
+    ]

@@ -1,0 +1,225 @@
+"""The loop's steps over the other stages. Each is idempotent on its own: it reads what
+is done from the lake and the queue database, and does only the rest.
+
+- export: answers, then labels, each exactly once (the queue's watermarked export);
+- count new labels: rows in ``labels`` now minus rows at a model's pinned snapshot;
+- score: the promoted model scores what it has not (retried once when Ray fails);
+- select: a batch by the strategy into the queue, then prefills of blocklisted classes
+  are taken off the new tasks;
+- requeue: picks that a crash left between the ``selections`` commit and the enqueue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow.compute as pc
+from sqlalchemy import Engine, func, select
+
+from flywheel.config import Settings
+from flywheel.lake import Lake
+from flywheel.queue import tables as t
+from flywheel.queue.export import ExportResult, export_table
+from flywheel.queue.store import get_queue, run_transaction
+from flywheel.queue.tasks import enqueue
+
+Echo = Callable[[str], None]
+SCORE_ATTEMPTS = 3
+
+
+def export(lake: Lake, engine: Engine, pause: Callable[[str], None]) -> ExportResult:
+    """Export new answers and labels; ``pause("export")`` runs between the two commits
+    (the test hook for a crash in the middle of an export)."""
+    n_ann, ann_mark = export_table(lake, engine, "annotations", 50_000)
+    if n_ann:
+        pause("export")
+    n_lab, lab_mark = export_table(lake, engine, "labels", 50_000)
+    return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
+
+
+def label_count(lake: Lake, snapshot_id: int | None) -> int:
+    """Rows of ``labels`` at ``snapshot_id`` (None: before the table had any)."""
+    if snapshot_id is None:
+        return 0
+    snap = lake.table("labels").snapshot_by_id(snapshot_id)
+    total = snap.summary["total-records"] if snap is not None and snap.summary else None
+    if total is not None:
+        return int(total)
+    return lake.read("labels", columns=["label_id"], snapshot_id=snapshot_id).num_rows
+
+
+def new_labels_since(
+    lake: Lake, model: Mapping[str, Any] | None, until: Mapping[str, Any] | None = None
+) -> int:
+    """Labels landed since ``model`` was trained (all of them when there is none), up to
+    now or to when model ``until`` was trained."""
+    end = _labels_snapshot(until) if until is not None else lake.current_snapshot_id("labels")
+    start = _labels_snapshot(model) if model is not None else None
+    return label_count(lake, end) - label_count(lake, start)
+
+
+def _labels_snapshot(model: Mapping[str, Any]) -> int | None:
+    snap = json.loads(model["snapshot_ids"]).get("labels")
+    return None if snap is None else int(snap)
+
+
+def open_tasks(engine: Engine, queue: str) -> int:
+    """Tasks of ``queue`` still waiting for answers (gold copies aside)."""
+
+    def work(conn: Any) -> int:
+        q = get_queue(conn, queue)
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    t.tasks.c.queue_id == q.id,
+                    t.tasks.c.status == "open",
+                    t.tasks.c.is_gold.is_(False),
+                )
+            ).scalar_one()
+        )
+
+    return run_transaction(engine, work)
+
+
+def ensure_scored(
+    settings: Settings, version: str, batch_size: int, mc_passes: int, echo: Echo
+) -> int:
+    """Score what ``version`` has not scored yet; returns the samples scored. A run that
+    Ray fails (a worker killed mid-way) wrote nothing, so it is simply run again."""
+    from ray.exceptions import RayError
+
+    from flywheel.score import ScoreConfig, score
+
+    config = ScoreConfig(model=version, batch_size=batch_size, mc_passes=mc_passes)
+    for attempt in range(1, SCORE_ATTEMPTS + 1):
+        try:
+            summary = score(settings, config)
+        except RayError as err:
+            if attempt == SCORE_ATTEMPTS:
+                raise
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            echo(f"  score: attempt {attempt} failed ({first[:120]}); running it again")
+            continue
+        if summary.scored:
+            echo(f"  {summary.lines()[0]}")
+        return summary.scored
+    return 0
+
+
+@dataclass(frozen=True)
+class Batch:
+    round: int
+    picked: int
+    enqueued: int
+    model_version: str | None
+
+
+def select_batch(
+    settings: Settings, lake: Lake, engine: Engine, config: Any, model: str | None
+) -> Batch | None:
+    """Select and enqueue up to ``config.budget`` samples that are neither labelled nor
+    queued; None when the pool has none left."""
+    from flywheel.selection import SelectConfig, select
+    from flywheel.selection.pool import known_sample_ids
+
+    pool = lake.read("samples", columns=["sample_id"], row_filter="split == 'pool'")
+    known = known_sample_ids(lake, settings)
+    left = int(pc.sum(pc.invert(pc.is_in(pool["sample_id"], pa_set(known)))).as_py() or 0)
+    if left == 0:
+        return None
+    summary = select(
+        settings,
+        SelectConfig(
+            strategy=config.strategy,
+            budget=min(config.budget, left),
+            queue=config.queue,
+            class_balanced=config.class_balanced,
+            seed=config.seed,
+        ),
+    )
+    scrub_prefills(engine, config.queue, config.gates.blocklist)
+    return Batch(summary.round, summary.picks.num_rows, summary.enqueued, model)
+
+
+def pa_set(values: Iterable[str]) -> Any:
+    import pyarrow as pa
+
+    return pa.array(sorted(values), pa.string())
+
+
+def scrub_prefills(engine: Engine, queue: str, blocklist: frozenset[str]) -> int:
+    """Take blocklisted classes off the prefill of the queue's open label tasks (a
+    blocklisted class is never suggested to an annotator). Returns tasks changed."""
+    if not blocklist:
+        return 0
+
+    def work(conn: Any) -> int:
+        q = get_queue(conn, queue)
+        rows = conn.execute(
+            select(t.tasks.c.id, t.tasks.c.prefill).where(
+                t.tasks.c.queue_id == q.id,
+                t.tasks.c.status == "open",
+                t.tasks.c.kind == "label",
+                t.tasks.c.prefill.is_not(None),
+            )
+        ).all()
+        changed = 0
+        for row in rows:
+            clean = _clean_prefill(row.prefill, blocklist)
+            if clean != row.prefill:
+                conn.execute(t.tasks.update().where(t.tasks.c.id == row.id).values(prefill=clean))
+                changed += 1
+        return changed
+
+    return run_transaction(engine, work)
+
+
+def _clean_prefill(prefill: dict[str, Any], blocklist: frozenset[str]) -> dict[str, Any]:
+    """The prefill without blocklisted classes: the label moves to the best other class.
+
+    >>> _clean_prefill({"label": "b", "confidence": .6, "top_k": [["b", .6], ["a", .3]]},
+    ...                frozenset({"b"}))
+    {'label': 'a', 'confidence': 0.3, 'top_k': [['a', 0.3]]}
+    """
+    top_k = [pair for pair in prefill.get("top_k") or [] if pair[0] not in blocklist]
+    if prefill.get("label") not in blocklist:
+        return {**prefill, "top_k": top_k}
+    best = top_k[0] if top_k else (None, None)
+    return {**prefill, "label": best[0], "confidence": best[1], "top_k": top_k}
+
+
+def requeue_last_batch(
+    settings: Settings, lake: Lake, engine: Engine, queue: str, blocklist: frozenset[str]
+) -> int:
+    """Enqueue the picks of the queue's latest selection round that have no task yet
+    (a crash between select's two writes). Returns tasks added; 0 in the usual case."""
+    picks = lake.read("selections", row_filter=f"queue == '{queue}'")
+    if picks.num_rows == 0:
+        return 0
+    last = pc.max(picks["round"]).as_py()
+    rows = picks.filter(pc.equal(picks["round"], last)).sort_by("rank").to_pylist()
+    items = [_task_item(r, blocklist) for r in rows]
+    return enqueue(engine, queue, items).added
+
+
+def _task_item(row: Mapping[str, Any], blocklist: frozenset[str]) -> dict[str, Any]:
+    prefill = None
+    if row["predicted_label"] is not None:
+        prefill = {
+            "label": row["predicted_label"],
+            "confidence": row["confidence"],
+            "top_k": [[x["label"], x["prob"]] for x in row["top_k"] or []],
+        }
+        if row["kind"] == "label":
+            prefill = _clean_prefill(prefill, blocklist)
+    if row["kind"] == "verify" and row["weak_label"] is not None:
+        prefill = {**(prefill or {}), "label": row["weak_label"]}  # "is this <weak label>?"
+    return {
+        "sample_id": row["sample_id"],
+        "kind": row["kind"],
+        "prefill": prefill,
+        "priority": float(-row["rank"]),
+    }

@@ -1,0 +1,116 @@
+"""The loop's state tables: one controller at a time, rounds resumed, no Ray needed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flywheel.config import Settings
+from flywheel.loop.config import LoopConfig
+from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.state import LoopStore, open_loop_engine, read_events, read_rounds, read_state
+
+
+@pytest.fixture
+def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    eng = open_loop_engine(Settings.from_env(root=tmp_path / "root", environ={}))
+    yield eng
+    eng.dispose()
+
+
+def test_a_live_controller_keeps_others_out(engine) -> None:  # type: ignore[no-untyped-def]
+    first = LoopStore(engine, "main")
+    first.claim()
+    other = LoopStore(engine, "main")
+    other.pid = first.pid + 1_000_000  # another process...
+    other.host = "elsewhere"  # ...on another machine: only its heartbeat can tell
+    with pytest.raises(LoopBusyError, match="is run by"):
+        other.claim()
+    LoopStore(engine, "another-loop").claim()  # loops with other names are independent
+    first.release()
+    other.claim()  # released: free to take
+    assert read_state(engine, "main").owner == f"elsewhere:{other.pid}"  # type: ignore[union-attr]
+
+
+def test_a_killed_controller_on_this_host_is_taken_over_at_once(engine) -> None:  # type: ignore[no-untyped-def]
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    ghost = LoopStore(engine, "main")
+    ghost.pid = int(dead.stdout)  # exited: its heartbeat is fresh, but it is gone
+    ghost.claim()
+    LoopStore(engine, "main").claim()
+
+
+def test_a_silent_holder_elsewhere_is_taken_over_after_the_stale_period(engine) -> None:  # type: ignore[no-untyped-def]
+    ghost = LoopStore(engine, "main", stale_after_s=0.0)
+    ghost.host = "elsewhere"
+    ghost.claim()
+    LoopStore(engine, "main", stale_after_s=0.0).claim()
+
+
+def test_rounds_are_numbered_and_an_unfinished_one_is_found_again(engine) -> None:  # type: ignore[no-untyped-def]
+    store = LoopStore(engine, "main")
+    store.claim()
+    assert store.open_round() is None
+    first = store.start_round("m0002")
+    assert (first.round, first.candidate) == (1, "m0002")
+    store.finish_round(1, "promoted", "passed", {"seconds": 1.5})
+    second = store.start_round("m0003")
+    store.set_candidate(second.round, "m0004")
+    store.log("train", "training m0004", second.round)
+    again = LoopStore(engine, "main").open_round()
+    assert again is not None and (again.round, again.candidate) == (2, "m0004")
+    assert [(r.round, r.decision) for r in read_rounds(engine, "main")] == [
+        (1, "promoted"),
+        (2, None),
+    ]
+    assert read_events(engine, "main")[-1][1:] == ("train", "training m0004")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"budget": 0}, "--budget"),
+        ({"low_water": 50}, "--low-water"),
+        ({"rounds": 0}, "--rounds"),
+        ({"pause_at": ("lunch",)}, "unknown pause points"),
+    ],
+)
+def test_bad_loop_config_names_the_flag(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValueError, match=message):
+        LoopConfig(queue="q", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--queue", "nope"], "no queue named 'nope'"),
+        (["--queue", "q", "--strategy", "coin-flip"], "coin-flip"),
+        (["--queue", "q", "--budget", "0"], "--budget"),
+        (["--queue", "q", "--blocklist", "/nonexistent/list.txt"], "cannot read blocklist"),
+        (["--queue", "q"], "is run by elsewhere:"),
+    ],
+)
+def test_a_loop_that_cannot_start_says_why_in_one_line(
+    tmp_path: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flywheel.cli import main
+    from flywheel.queue import create_queue
+
+    settings = Settings.from_env(root=tmp_path / "root", environ={})
+    engine = open_loop_engine(settings)
+    create_queue(engine, "q", ["cat", "dog"])
+    other = LoopStore(engine, "default")
+    other.host = "elsewhere"
+    other.claim()  # a live controller on another machine
+    engine.dispose()
+    code = main(["--root", str(settings.root), "loop", *args])
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and message in err, err
