@@ -35,6 +35,7 @@ def cli(ctx: click.Context, root: str | None, ray_address: str | None) -> None:
 
 def _register() -> None:
     # Each stage keeps its commands in its own package; this is the one list of them.
+    from flywheel.bench.cli import bench
     from flywheel.ingest.cli import ingest
     from flywheel.lake.cli import duckdb_init, sql, tables
     from flywheel.loop.cli import COMMANDS as loop_commands
@@ -57,6 +58,7 @@ def _register() -> None:
         *submit_commands,
         *report_commands,
         *loop_commands,
+        bench,
     ):
         cli.add_command(command)
 

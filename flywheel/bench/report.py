@@ -1,0 +1,183 @@
+"""The benchmark's outputs: curves.csv, summary.json, the learning-curve PNG and the
+summary table.
+
+``labels_to_target`` and ``summarize`` are pure functions of curve points, so the
+reading of a curve is tested on hand-made numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flywheel.bench.config import TARGETS
+from flywheel.bench.simulate import CurvePoint
+
+CURVE_COLUMNS = ("strategy", "seed", "n_labels", "accuracy")
+BASELINE = "random"  # the strategy the table compares label counts against
+
+
+def target_key(fraction: float) -> str:
+    """>>> target_key(0.95)
+    'labels_to_95'
+    """
+    return f"labels_to_{round(fraction * 100)}"
+
+
+def labels_to_target(
+    n_labels: Sequence[int], accuracy: Sequence[float], target: float
+) -> int | None:
+    """The fewest labels at which a curve first reaches ``target`` accuracy, or None
+    when it never does within its points (the budget).
+
+    >>> labels_to_target([20, 40, 60], [0.5, 0.91, 0.89], 0.9)
+    40
+    >>> labels_to_target([20, 40], [0.5, 0.6], 0.9) is None
+    True
+    """
+    for n, acc in sorted(zip(n_labels, accuracy, strict=True)):
+        if acc >= target:
+            return int(n)
+    return None
+
+
+def median_labels(values: Iterable[int | None]) -> float | None:
+    """Median over seeds where a seed that never reached the target counts as
+    infinitely many labels; None when the median itself is not reached.
+
+    >>> median_labels([40, None, 60]), median_labels([40, None, None]), median_labels([40, 60])
+    (60.0, None, 50.0)
+    """
+    finite = [math.inf if v is None else float(v) for v in values]
+    if not finite:
+        return None
+    mid = float(np.median(finite))
+    return None if math.isinf(mid) or math.isnan(mid) else mid
+
+
+def summarize(
+    points: Sequence[CurvePoint],
+    full_data_accuracies: Sequence[float],
+    budget: int,
+    targets: Sequence[float] = TARGETS,
+) -> dict[str, Any]:
+    """summary.json's core: the median full-data accuracy and, per strategy (in the
+    order first seen), the median labels to each target fraction of it and the median
+    accuracy at the budget (None where a seed's curve did not get there)."""
+    full = float(np.median(full_data_accuracies))
+    curves: dict[str, dict[int, list[CurvePoint]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        curves[p.strategy][p.seed].append(p)
+    strategies: dict[str, dict[str, Any]] = {}
+    for name, by_seed in curves.items():
+        entry: dict[str, Any] = {}
+        for fraction in targets:
+            reached = [
+                labels_to_target([p.n_labels for p in c], [p.accuracy for p in c], fraction * full)
+                for c in by_seed.values()
+            ]
+            entry[target_key(fraction)] = _as_count(median_labels(reached))
+        at_budget = [p.accuracy for c in by_seed.values() for p in c if p.n_labels == budget]
+        entry["accuracy_at_budget"] = float(np.median(at_budget)) if at_budget else None
+        strategies[name] = entry
+    return {"full_data_accuracy": full, "strategies": strategies}
+
+
+def _as_count(value: float | None) -> int | float | None:
+    # A median of an even number of seeds can fall between two label counts.
+    return int(value) if value is not None and value.is_integer() else value
+
+
+def write_curves(path: Path, points: Iterable[CurvePoint]) -> None:
+    """curves.csv: one row per point, columns ``CURVE_COLUMNS``."""
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CURVE_COLUMNS)
+        for p in points:
+            writer.writerow([p.strategy, p.seed, p.n_labels, f"{p.accuracy:.6f}"])
+    tmp.replace(path)  # a reader never sees half a file, even if the run is killed
+
+
+def write_summary(path: Path, summary: dict[str, Any]) -> None:
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def format_table(summary: dict[str, Any], targets: Sequence[float] = TARGETS) -> str:
+    """The summary as an aligned text table; ``x random`` is a strategy's labels to the
+    first target as a fraction of random sampling's (the label-efficiency goal)."""
+    keys = [target_key(t) for t in targets]
+    base = summary["strategies"].get(BASELINE, {}).get(keys[0])
+    header = ["strategy", *keys, "accuracy_at_budget", f"{keys[0]} x {BASELINE}"]
+    rows = [header]
+    for name, entry in summary["strategies"].items():
+        first = entry[keys[0]]
+        ratio = f"{first / base:.2f}" if first is not None and base else "-"
+        acc = entry["accuracy_at_budget"]
+        rows.append(
+            [name, *(_cell(entry[k]) for k in keys), "-" if acc is None else f"{acc:.4f}", ratio]
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
+    full = f"full-data accuracy {summary['full_data_accuracy']:.4f}"
+    return "\n".join([full, *lines])
+
+
+def _cell(value: float | None) -> str:
+    if value is None:
+        return "not reached"
+    return f"{value:g}"
+
+
+def plot_curves(
+    path: Path, points: Sequence[CurvePoint], full_data_accuracy: float, title: str
+) -> None:
+    """Mean test accuracy over seeds per strategy, a min-max band across seeds, and
+    dashed lines at each target fraction of the full-data accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=100)
+    by_strategy: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for p in points:
+        by_strategy[p.strategy][p.n_labels].append(p.accuracy)
+    for name, by_n in by_strategy.items():
+        ns = sorted(by_n)
+        accs = [np.asarray(by_n[n]) for n in ns]
+        (line,) = ax.plot(ns, [a.mean() for a in accs], label=name, linewidth=1.4)
+        lo, hi = [a.min() for a in accs], [a.max() for a in accs]
+        ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+    for fraction in TARGETS:
+        ax.axhline(fraction * full_data_accuracy, color="grey", linestyle="--", linewidth=0.8)
+        ax.annotate(
+            f"{fraction:.0%} of full data",
+            (0.01, fraction * full_data_accuracy),  # left: the curves are low there
+            xycoords=("axes fraction", "data"),
+            ha="left",
+            va="bottom",
+            fontsize=7,
+            color="grey",
+        )
+    ax.set_xlabel("labels")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,150 @@
+"""One learning curve: the loop of the flywheel with a simulated annotator.
+
+    labelled = init random pool samples          (the same ones for every strategy)
+    repeat:  train a fresh network on labelled   -> test accuracy: one curve point
+             score the unlabelled pool           (only what the strategy reads)
+             strategy picks ``step`` samples     -> the annotator answers them
+    until ``budget`` labels
+
+The loop only speaks the ``Strategy`` interface: it asks which pool arrays the
+strategy reads (``required_arrays``), never which strategy it holds.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from flywheel.bench.config import BenchConfig
+from flywheel.bench.data import BenchData
+from flywheel.bench.learner import Learner
+from flywheel.strategies import Pool, Strategy, get_strategy
+from flywheel.train.network import Classifier
+
+Progress = Callable[[str], None]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Test accuracy of the network trained on ``n_labels`` labels."""
+
+    strategy: str
+    seed: int
+    n_labels: int
+    accuracy: float
+
+
+class SimulatedAnnotator:
+    """Answers every task from the ground truth: a perfect, instant annotator."""
+
+    def __init__(self, truth: IntArray) -> None:
+        self._truth = truth  # (P,) class index per pool sample
+
+    def answer(self, indices: IntArray) -> IntArray:
+        """Labels (k,) for the pool samples at ``indices`` (k,)."""
+        return self._truth[indices]
+
+
+def initial_labels(pool_size: int, init: int, seed: int) -> IntArray:
+    """The ``init`` random pool indices every strategy starts from under ``seed``."""
+    return np.random.default_rng([seed, 0]).choice(pool_size, init, replace=False)
+
+
+def training_rows(media: pa.Table, indices: IntArray, labels: IntArray) -> pa.Table:
+    """The labelled samples as ``_train_epoch`` reads them: media, label, weight."""
+    rows = media.take(pa.array(indices))
+    rows = rows.append_column("label", pa.array(labels.astype(np.int32)))
+    return rows.append_column("weight", pa.array(np.ones(len(indices), np.float32)))
+
+
+def run_curve(
+    config: BenchConfig,
+    data: BenchData,
+    learner: Learner,
+    strategy_name: str,
+    seed: int,
+    progress: Progress,
+) -> list[CurvePoint]:
+    """The learning curve of one strategy from the initial set of ``seed``."""
+    strategy = get_strategy(strategy_name)
+    annotator = SimulatedAnnotator(data.pool_labels)
+    labelled = initial_labels(data.pool_size, config.init, seed)
+    answers = annotator.answer(labelled)
+    points: list[CurvePoint] = []
+    for round_ in range(config.rounds):
+        start = time.monotonic()
+        # Same initial weights for every strategy at a given seed and round.
+        net = learner.fit(training_rows(data.pool, labelled, answers), seed * 10_000 + round_)
+        accuracy = learner.accuracy(net, data.test)
+        points.append(CurvePoint(strategy_name, seed, len(labelled), accuracy))
+        if len(labelled) < config.budget:
+            k = min(config.step, config.budget - len(labelled))
+            rng = np.random.default_rng([seed, round_ + 1])
+            picks = select_next(strategy, learner, net, data, labelled, k, rng)
+            labelled = np.concatenate([labelled, picks])
+            answers = np.concatenate([answers, annotator.answer(picks)])
+        progress(
+            f"[{strategy_name} seed {seed}] round {round_ + 1}/{config.rounds}: "
+            f"{points[-1].n_labels} labels, test accuracy {accuracy:.4f} "
+            f"({time.monotonic() - start:.1f} s)"
+        )
+    return points
+
+
+def select_next(
+    strategy: Strategy,
+    learner: Learner,
+    net: Classifier,
+    data: BenchData,
+    labelled: IntArray,
+    k: int,
+    rng: np.random.Generator,
+) -> IntArray:
+    """Pool indices (k,) of the unlabelled samples ``strategy`` picks next."""
+    unlabelled = np.setdiff1d(np.arange(data.pool_size), labelled)  # (U,) sorted
+    pool = build_pool(strategy, learner, net, data, labelled, unlabelled)
+    return unlabelled[strategy.select(pool, k, rng).indices]
+
+
+def build_pool(
+    strategy: Strategy,
+    learner: Learner,
+    net: Classifier,
+    data: BenchData,
+    labelled: IntArray,
+    unlabelled: IntArray,
+) -> Pool:
+    """The unlabelled samples with the arrays ``strategy`` reads (none: no scoring)."""
+    ids = unlabelled.astype(str)  # (U,) sample ids: pool positions
+    needs = strategy.required_arrays()
+    if not needs:
+        return Pool(sample_ids=ids, class_names=data.class_names)
+    scores = learner.score(net, data.pool, with_mc="mc_probs" in needs)  # the whole pool
+    return Pool(
+        sample_ids=ids,
+        probs=scores.probs[unlabelled],
+        embeddings=scores.embeddings[unlabelled],
+        mc_probs=None if scores.mc_probs is None else scores.mc_probs[:, unlabelled],
+        class_names=data.class_names,
+        labelled_embeddings=scores.embeddings[labelled],  # centers diversity must cover
+    )
+
+
+def full_data_accuracy(data: BenchData, learner: Learner, seed: int, progress: Progress) -> float:
+    """Test accuracy of the same training on the whole pool, every label answered."""
+    start = time.monotonic()
+    everything = np.arange(data.pool_size)
+    answers = SimulatedAnnotator(data.pool_labels).answer(everything)
+    net = learner.fit(training_rows(data.pool, everything, answers), seed * 10_000 + 9_999)
+    accuracy = learner.accuracy(net, data.test)
+    progress(
+        f"[full data seed {seed}] {data.pool_size} labels, test accuracy {accuracy:.4f} "
+        f"({time.monotonic() - start:.1f} s)"
+    )
+    return accuracy
