@@ -30,7 +30,7 @@ QUEUE = "digits"
 
 @dataclass(frozen=True)
 class DemoConfig:
-    rounds: int = 3
+    rounds: int = 2
     budget: int = 120  # samples selected per round
     noise: float = 0.25  # share of pool hashtags that name the wrong digit
     test_size: int = 360  # clean digits held out as the test split
