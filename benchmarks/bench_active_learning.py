@@ -4,8 +4,8 @@
     python benchmarks/bench_active_learning.py fashion-mnist --out al-fashion
 
 Each preset is one ``flywheel bench active-learning`` command line (printed first);
-extra arguments after ``--`` are passed on, e.g. ``-- --seeds 1``. label-errors is not
-in the list: it picks samples to verify, not to label.
+other flags are passed on and override the preset, e.g. ``--budget 200 --step 10``.
+label-errors is not in the list: it picks samples to verify, not to label.
 """
 
 from __future__ import annotations
@@ -33,12 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1, help="parallel Ray tasks (CPUs)")
-    parser.add_argument("extra", nargs="*", help="more flags for the command, after --")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)  # the rest goes to the command, last wins
     command = ["active-learning", "--dataset", args.dataset, "--strategies", STRATEGIES]
     command += shlex.split(PRESETS[args.dataset])
     command += ["--seeds", str(args.seeds), "--workers", str(args.workers), "--out", args.out]
-    command += args.extra
+    command += [a for a in extra if a != "--"]
     print("flywheel bench " + shlex.join(command), file=sys.stderr, flush=True)
     try:
         bench.main(command, prog_name="flywheel bench", standalone_mode=False)
