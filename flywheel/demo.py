@@ -1,11 +1,13 @@
 """The demo behind the README's main command: the whole flywheel on real data.
 
 Digits from scikit-learn become PNG files whose hashtags are made wrong on purpose for
-a quarter of them; a clean, disjoint set is the test split. A first model learns from
+a quarter of them; a second feed's tag map lumps #1 and #7 into one class (the mixed
+class the split-cluster report must find); a clean, disjoint set is the test split. A first model learns from
 the weak labels; then the loop runs rounds of score -> select -> annotate -> export ->
 retrain -> gate, while a simulated vendor works through the real HTTP API with three
 annotators, one of them bad, whom the gold tasks catch. It prints accuracy per round and
-the confusion matrix, and writes an HTML report.
+the confusion matrix, and writes an HTML report that links the four data reports:
+gallery, confusion (promoted vs first model), embeddings with split clusters, balance.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import numpy as np
 from flywheel.config import Settings
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
-from flywheel.sample_data import DigitsFolder, write_digits_folder
+from flywheel.sample_data import DigitsFolder, lump_classes, write_digits_folder
 from flywheel.sim import Annotator, SimulatedVendor
 
 QUEUE = "digits"
+MIXED = "seven-or-one"  # feed-b's one class for two real digits
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class DemoConfig:
     budget: int = 120  # samples selected per round
     noise: float = 0.25  # share of pool hashtags that name the wrong digit
     test_size: int = 360  # clean digits held out as the test split
+    feed_size: int = 300  # digits from feed-b, whose tag map lumps #1 and #7 into MIXED
     epochs: int = 8
     strategy: str = "margin"
     consensus: int = 2
@@ -54,20 +58,27 @@ class DemoConfig:
 @dataclass
 class DemoData:
     pool: DigitsFolder
+    feed: DigitsFolder
     test: DigitsFolder
     truth: dict[str, str] = field(default_factory=dict)  # sample_id -> true class
 
 
 def write_data(root: Path, config: DemoConfig) -> DemoData:
-    """Disjoint pool (noisy hashtags, real faults) and test (clean) digit folders."""
+    """Disjoint digit folders: the pool (noisy hashtags, real faults), feed-b (right
+    hashtags, but its taxonomy lumps one and seven) and the test split (clean)."""
     order = np.random.default_rng(config.seed).permutation(1797)
-    n_pool = 1797 - config.test_size - 4  # 4 digits become the pool's faulty files
-    pool = write_digits_folder(root / "demo-source" / "pool", indices=order[:n_pool].tolist(),
-                               seed=config.seed, noise=config.noise)  # fmt: skip
-    test = write_digits_folder(root / "demo-source" / "test", indices=order[-config.test_size:].tolist(),
+    n_pool = 1797 - config.test_size - config.feed_size - 4  # 4: the pool's faulty files
+    feed_at = slice(n_pool, n_pool + config.feed_size)
+    src = root / "demo-source"
+    pool = write_digits_folder(src / "pool", indices=order[:n_pool].tolist(), seed=config.seed,
+                               noise=config.noise)  # fmt: skip
+    feed = write_digits_folder(src / "feed-b", indices=order[feed_at].tolist(), seed=config.seed,
+                               noise=0.0, faults=False)  # fmt: skip
+    lump_classes(feed, MIXED, ["one", "seven"])
+    test = write_digits_folder(src / "test", indices=order[-config.test_size:].tolist(),
                                seed=config.seed, noise=0.0, faults=False)  # fmt: skip
-    data = DemoData(pool, test)
-    for folder in (pool, test):
+    data = DemoData(pool, feed, test)
+    for folder in (pool, feed, test):
         for rel, label in folder.truth.items():
             data.truth[hashlib.sha256((folder.root / rel).read_bytes()).hexdigest()] = label
     return data
@@ -75,7 +86,7 @@ def write_data(root: Path, config: DemoConfig) -> DemoData:
 
 def ingest_data(settings: Settings, data: DemoData) -> list[str]:
     lines = []
-    for folder, split in ((data.pool, "pool"), (data.test, "test")):
+    for folder, split in ((data.pool, "pool"), (data.feed, "pool"), (data.test, "test")):
         summary = ingest(settings, IngestConfig(str(folder.root), folder.taxonomy, split=split))
         lines += summary.lines()
     return lines
@@ -174,7 +185,9 @@ def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> 
 
     engine = open_engine(settings.catalog_uri)
     try:
-        classes = sorted(set(data.truth.values()))
+        # MIXED is a class of the data (feed-b's weak labels), so model prefills may name
+        # it; the annotators answer with the real digit.
+        classes = sorted(set(data.truth.values()) | {MIXED})
         create_queue(engine, QUEUE, classes, consensus=config.consensus, gold_rate=config.gold_rate)
         pool_ids = Lake(settings).read(
             "samples", columns=["sample_id"], row_filter="split == 'pool'"
@@ -294,7 +307,8 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
     started = time.monotonic()
     data = write_data(settings.root, config)
     _say(f"wrote {data.pool.n_files} pool digits (hashtags {config.noise:.0%} wrong on purpose, plus "
-         f"corrupt, truncated and misnamed files) and {data.test.n_files} clean test digits")  # fmt: skip
+         f"corrupt, truncated and misnamed files), {data.feed.n_files} from feed-b (whose tag "
+         f"map lumps #1 and #7 into {MIXED!r}) and {data.test.n_files} clean test digits")  # fmt: skip
     for line in ingest_data(settings, data):
         _say(line)
     _say(
@@ -326,7 +340,9 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
     _say(final)
     from flywheel.demo_report import write_report
 
-    path = write_report(settings.root / "demo-report", results, annotators, final)
+    dest = settings.root / "demo-report"
+    links = data_reports(settings, dest, config)
+    path = write_report(dest, results, annotators, final, links)
     _say(f"\ndemo done in {time.monotonic() - started:.0f}s; report: {path}")
     return results
 
@@ -343,3 +359,40 @@ def _final_confusion(settings: Settings) -> str:
         f"\n== confusion of the promoted model {row['version']} on the test split\n"
         + format_confusion(metrics)
     )
+
+
+def data_reports(settings: Settings, dest: Path, config: DemoConfig) -> list[tuple[str, str, str]]:
+    """The four ways to look at the data, on the demo's lake, under ``dest``; returns
+    (title, path relative to ``dest``, summary line) for each."""
+    from flywheel.reports.balance import BalanceConfig, balance_report
+    from flywheel.reports.confusion import ConfusionConfig, confusion_report
+    from flywheel.reports.embeddings import EmbeddingsConfig, embeddings_report
+    from flywheel.reports.gallery import BrowseConfig, browse
+    from flywheel.score import ScoreConfig, score
+    from flywheel.train.registry import Models
+
+    _say("\n== look at the data")
+    _say(score(settings, ScoreConfig(mc_passes=0)).lines()[0])  # embeddings of the promoted
+    promoted = Models.read(Lake(settings)).get("promoted")["version"]
+    gallery = browse(settings, BrowseConfig(dest / "gallery", sample=400, seed=config.seed,
+                                            progress=False))  # fmt: skip
+    against = None if promoted == "m0001" else "m0001"
+    confusion = confusion_report(
+        settings, ConfusionConfig(dest / "confusion.html", against=against)
+    )
+    emb = embeddings_report(settings, EmbeddingsConfig(dest / "embeddings", progress=False))
+    balance = balance_report(settings, BalanceConfig(dest / "balance.html"))
+    split = [s.class_name for s in emb.splits if s.split]
+    whole = [s.class_name for s in emb.splits if not s.split]
+    verdict = (f"split clusters: {', '.join(split) or 'none'} mixed; {len(whole)} classes are "
+               "one group each")  # fmt: skip
+    links = [
+        ("Gallery", "gallery/index.html", gallery.line()),
+        ("Confusion matrices", "confusion.html", confusion.line()),
+        ("Embeddings", "embeddings/index.html", emb.line()),
+        ("Split clusters", "embeddings/split_clusters.html", verdict),
+        ("Class balance and label sources", "balance.html", balance.line()),
+    ]
+    for _, _, line in links:
+        _say(line)
+    return links

@@ -11,8 +11,9 @@ from typing import Any
 
 
 def write_report(dest: Path, results: Sequence[Any], annotators: Sequence[tuple[str, float | None, float | None]],
-                 confusion: str) -> Path:  # fmt: skip
-    """Write ``dest/index.html`` and ``dest/accuracy.png``; returns the HTML path."""
+                 confusion: str, links: Sequence[tuple[str, str, str]] = ()) -> Path:  # fmt: skip
+    """Write ``dest/index.html`` and ``dest/accuracy.png``; returns the HTML path.
+    ``links``: (title, path relative to ``dest``, one-line summary) of the data reports."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,6 +43,10 @@ def write_report(dest: Path, results: Sequence[Any], annotators: Sequence[tuple[
         f"<tr><td>{html.escape(name)}</td><td>{_pct(gold)}</td><td>{_pct(est)}</td></tr>"
         for name, gold, est in annotators
     )
+    reports = "".join(
+        f'<li><a href="{html.escape(href)}">{html.escape(title)}</a>: {html.escape(line)}</li>'
+        for title, href, line in links
+    )
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>flywheel demo</title>
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}pre{{background:#f6f6f6;padding:1em}}</style>
@@ -50,6 +55,7 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}pre{{background:
 <table><tr><th>round</th><th>model</th><th>status</th><th>test accuracy</th><th>labels</th><th>reason</th></tr>{rows}</table>
 <h2>Annotators on gold tasks</h2>
 <table><tr><th>annotator</th><th>accuracy on gold</th><th>Dawid-Skene estimate</th></tr>{people}</table>
+<h2>Look at the data</h2><ul>{reports}</ul>
 <h2>Confusion of the promoted model</h2><pre>{html.escape(confusion)}</pre>
 </body></html>"""
     path = dest / "index.html"

@@ -212,6 +212,21 @@ def write_digits_folder(
     return w.finish(DigitsFolder, reasons)
 
 
+def lump_classes(folder: _F, into: str, classes: Sequence[str]) -> _F:
+    """Rewrite ``folder``'s taxonomy so that the tags of ``classes`` all map to one class
+    ``into``: a feed with a bad tag mapping, one weak class holding several real ones.
+    Returns ``folder`` (its truth keeps the real classes)."""
+    taxonomy = yaml.safe_load(folder.taxonomy.read_text())
+    mapping = taxonomy["classes"]
+    missing = [c for c in classes if c not in mapping]
+    if missing or len(classes) < 2 or into in mapping:
+        raise ConfigError(f"cannot lump {list(classes)} into {into!r}: need >= 2 known classes "
+                          f"and a new name (unknown: {missing})")  # fmt: skip
+    mapping[into] = [tag for c in classes for tag in mapping.pop(c)]
+    folder.taxonomy.write_text(yaml.safe_dump(taxonomy, sort_keys=False))
+    return folder
+
+
 def _add_digit_faults(
     w: _Writer, images: np.ndarray, target: np.ndarray, spare: list[int], original: int
 ) -> None:

@@ -1,9 +1,11 @@
 """The README's main job, end to end on a small setting: real digits with noisy
-hashtags, a first model, one round through the real HTTP API with a bad annotator,
-export, retrain, gate, and the HTML report."""
+hashtags and a feed that lumps two digits into one class, a first model, one round
+through the real HTTP API with a bad annotator, export, retrain, gate, the HTML report,
+and the four data reports opened in headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from flywheel.config import Settings
 from flywheel.lake import sql
 
 REPO = Path(__file__).resolve().parents[1]
+LOADED_IMAGES = "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length"
 
 
 @pytest.mark.slow
@@ -37,7 +40,44 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert versions.to_pylist() == ["m0001", "m0002"]
     labels = sql("select count(*) as n from labels", settings).column("n")[0].as_py()
     assert labels >= 40
+    _check_data_reports(root / "demo-report", tmp_path, out)
     # A second run on the same root refuses to overwrite a lake it did not start over.
     again = subprocess.run([sys.executable, "-m", "jobs.demo", "--root", str(root)], cwd=REPO,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert again.returncode == 2 and "add --fresh" in again.stderr
+
+
+def _check_data_reports(dest: Path, tmp_path: Path, out: str) -> None:
+    """The split-cluster report names the mixed class and no clean one; every page the
+    demo report links opens from disk in Chromium without console errors."""
+    from tests.reports.browser import Browser, find_chromium
+
+    clusters = json.loads((dest / "embeddings" / "split_clusters.json").read_text())
+    split = [c["class"] for c in clusters["classes"] if c["split"]]
+    assert split == ["seven-or-one"], clusters
+    assert len(clusters["classes"]) == 11
+    assert "split clusters: seven-or-one mixed; 10 classes are one group each" in out
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    browser = Browser(binary, tmp_path / "chromium")
+    try:
+        browser.open(dest / "index.html")
+        assert browser.errors() == []
+        hrefs = browser.eval(
+            "[...document.querySelectorAll('ul a')].map(a => a.getAttribute('href'))"
+        )
+        assert hrefs == ["gallery/index.html", "confusion.html", "embeddings/index.html",
+                         "embeddings/split_clusters.html", "balance.html"]  # fmt: skip
+        for href in hrefs:
+            browser.open(dest / href)
+            assert browser.errors() == [], href
+            assert browser.eval(LOADED_IMAGES) == browser.eval("document.images.length"), href
+        cards = "document.querySelectorAll('article.card').length"
+        browser.open(dest / "gallery" / "index.html")
+        assert browser.eval(cards) == 400 and browser.eval(LOADED_IMAGES) > 0
+        browser.open(dest / "embeddings" / "split_clusters.html")
+        assert "seven-or-one" in browser.eval("document.body.innerText")
+        assert browser.eval(LOADED_IMAGES) > 0  # example thumbnails of each group
+    finally:
+        browser.close()

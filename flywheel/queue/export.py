@@ -11,6 +11,11 @@ The ids must be a safe watermark: on PostgreSQL a transaction can commit id 11 b
 another commits id 10. The read therefore takes ``LOCK TABLE ... IN SHARE MODE``, which
 waits for every transaction still inserting (each holds the sequence value it drew) and
 leaves every later insert a higher id. On SQLite writes are serial anyway.
+
+Labels never run ahead of their answers: an export first notes the highest label id
+committed (under the same lock), exports answers, then labels only up to that id. A label
+is written in the transaction that records its deciding answer, so every exported label
+has its answers in the lake too, whatever an annotator submits while the export runs.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Engine, Select, select
+from sqlalchemy import Engine, Select, func, select
 
 from flywheel.errors import CommitConflictError
 from flywheel.lake import TABLE_SCHEMAS, Lake
@@ -43,22 +48,36 @@ class ExportResult:
 
 def export_labels(lake: Lake, engine: Engine, batch_rows: int = BATCH_ROWS) -> ExportResult:
     """Append answers and labels not yet in the lake to ``annotations`` and ``labels``."""
+    bound = committed_label_bound(engine)
     n_ann, ann_mark = export_table(lake, engine, "annotations", batch_rows)
-    n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows)
+    n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows, upto=bound)
     return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
 
 
-def export_table(lake: Lake, engine: Engine, name: str, batch_rows: int) -> tuple[int, int]:
-    """Export one table in batches; returns (rows exported, watermark now)."""
+def committed_label_bound(engine: Engine) -> int:
+    """The highest label id committed now (0: none); every lower id is committed too."""
+    with transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("LOCK TABLE aq_labels IN SHARE MODE")
+        return int(conn.execute(select(func.coalesce(func.max(t.labels.c.id), 0))).scalar_one())
+
+
+def export_table(
+    lake: Lake, engine: Engine, name: str, batch_rows: int, upto: int | None = None
+) -> tuple[int, int]:
+    """Export one table in batches, rows with ids up to ``upto`` when given; returns
+    (rows exported, watermark now)."""
     mark_key, query, to_arrow, locked = _EXPORTS[name]
+    id_column = t.annots.c.id if name == "annotations" else t.labels.c.id
     total = 0
     while True:
         table = lake.table(name)
         mark = watermark(table, mark_key)
+        stmt = query(mark) if upto is None else query(mark).where(id_column <= upto)
         with transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"LOCK TABLE {locked} IN SHARE MODE")
-            rows = list(conn.execute(query(mark).limit(batch_rows)).all())
+            rows = list(conn.execute(stmt.limit(batch_rows)).all())
         if not rows:
             return total, mark
         data = to_arrow(rows).cast(TABLE_SCHEMAS[name])

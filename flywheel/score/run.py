@@ -67,6 +67,9 @@ class ScoreSummary:
         ]
 
 
+ACTOR_START_TIMEOUT_S = 600  # a pool that cannot start (no free GPU) fails after this
+
+
 def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     """Score every pool sample the model has not scored yet; returns what it did."""
     started = time.monotonic()
@@ -95,11 +98,20 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     before = lake.read("predictions", columns=["sample_id"]).num_rows
     from ray.data.expressions import col
 
-    ds = ray.data.read_iceberg(
-        table_identifier=lake.qualified_name("samples"),
-        catalog_kwargs=lake.catalog_kwargs(),
-        snapshot_id=snap,
-    )
+    # The dataset takes a copy of the current DataContext: hold every block until the
+    # whole actor pool is up, so one actor that starts first (its node less busy, or
+    # nearer the data) does not take a small pool alone while the other GPUs idle.
+    context = ray.data.DataContext.get_current()
+    waited = context.wait_for_min_actors_s
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+    try:
+        ds = ray.data.read_iceberg(
+            table_identifier=lake.qualified_name("samples"),
+            catalog_kwargs=lake.catalog_kwargs(),
+            snapshot_id=snap,
+        )
+    finally:
+        context.wait_for_min_actors_s = waited
     # Ray pushes the projection and the filter down into the Iceberg scan.
     ds = ds.select_columns(["sample_id", "media", "media_uri", "split", "modality"])
     ds = ds.filter(expr=(col("split") == "pool") & (col("modality") == row["modality"]))
@@ -112,7 +124,12 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
         fn_kwargs={"known": done.combine_chunks()},
         batch_format="pyarrow",
     )
-    scorer_config = ScorerConfig(settings, version, row["checkpoint_uri"], config.mc_passes)
+    # Ray starts a 1-CPU actor with one torch thread; on CPU, the actors share the
+    # cluster's cores (2 threads for the single actor of a 2-CPU machine).
+    threads = None if config.num_gpus > 0 else _threads_per_actor(summary.actors)
+    scorer_config = ScorerConfig(
+        settings, version, row["checkpoint_uri"], config.mc_passes, threads=threads
+    )
     ds = ds.map_batches(
         Scorer,
         fn_constructor_kwargs={"config": scorer_config},
@@ -159,6 +176,10 @@ def _actors(config: ScoreConfig) -> int:
     # Leave one CPU for the read tasks: actors holding every CPU starve the reads and
     # the pipeline stalls.
     return max(1, int(resources.get("CPU", 1)) - 1)
+
+
+def _threads_per_actor(actors: int) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, actors))
 
 
 def _count(values: pa.ChunkedArray) -> dict[str, int]:

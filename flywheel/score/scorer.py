@@ -28,6 +28,7 @@ class ScorerConfig:
     checkpoint_uri: str
     mc_passes: int = 10  # T: MC-dropout passes for BALD; 0 turns BALD off
     seed: int = 0
+    threads: int | None = None  # torch threads of a CPU actor (None: Ray's default, 1)
 
 
 class Scorer:
@@ -42,6 +43,8 @@ class Scorer:
         self.modality = get_modality(checkpoint.modality)
         self.spec = checkpoint.input_spec
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cpu" and config.threads:
+            torch.set_num_threads(config.threads)
         self.model = checkpoint.model.to(self.device).eval()
         self.node = ray.get_runtime_context().get_node_id()
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)

@@ -56,6 +56,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     cfg: LoopConfig = config["loop"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(cfg.seed * 1009 + rank)  # dropout masks: one stream per rank and seed
     train_rows = _shard(ray.get(config["train"]), rank, world)
     eval_rows = _shard(ray.get(config["eval"]), rank, world)
     modality = get_modality(cfg.modality)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import ray
+import torch
 
 from flywheel.config import Settings
 from flywheel.errors import CommitConflictError, ConfigError
@@ -207,9 +208,11 @@ def prepare_run(lake: Lake, models: Models, config: TrainConfig) -> RunStart:
             f"{data.train.num_rows} training samples cannot be split over "
             f"{config.workers} workers; lower --workers"
         )
-    net = modality.build_model(
-        len(data.class_names), arch, pretrained=None if state is None else False
-    )
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights; the caller's RNG kept
+        torch.manual_seed(config.seed)
+        net = modality.build_model(
+            len(data.class_names), arch, pretrained=None if state is None else False
+        )
     if state is not None:
         same_head = header is not None and header.class_names == data.class_names
         source = header.source if header else str(config.init_checkpoint)

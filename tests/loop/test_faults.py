@@ -184,11 +184,6 @@ def test_killed_during_training_resumes_to_the_same_tables(
     assert final_tables(world.settings) == undisturbed
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="timing: on a loaded 2-core CI machine the loop can finish the export before the "
-    "test's pause point is reached; the kill-during-training case covers resumption",
-)
 def test_killed_during_export_resumes_to_the_same_tables(
     undisturbed: dict[str, Any], world: World, ray_address: str
 ) -> None:

@@ -119,3 +119,28 @@ def test_export_is_exactly_once_across_a_crash(queue_settings: Settings) -> None
     assert votes == {"dog": 1}
     row = lake.read("labels", row_filter="sample_id == 'late'").to_pylist()[0]
     assert (row["label"], row["method"], row["votes"]) == ("dog", "single", [("dog", 1)])
+
+
+def test_labels_decided_during_an_export_wait_for_their_answers(queue_settings: Settings) -> None:
+    """An answer that lands between an export's answers commit and its labels commit
+    leaves its label for the next export: the lake never holds a label without the
+    answers that decided it."""
+    from flywheel.queue.export import committed_label_bound
+    from flywheel.queue.tasks import enqueue
+
+    settings = queue_settings
+    engine = store.open_engine(settings.catalog_uri)
+    store.create_queue(engine, "q", ["cat", "dog"])
+    enqueue(engine, "q", [{"sample_id": f"s{i}"} for i in range(3)])
+    token = store.add_vendor(engine, "v", ["q"])
+    lake = Lake(settings)
+    bound = committed_label_bound(engine)  # the export starts: nothing decided yet
+    assert bound == 0
+    assert export_table(lake, engine, "annotations", 100) == (0, 0)
+    answer_all(settings, token, "q")  # the vendor answers mid-export
+    assert export_table(lake, engine, "labels", 100, upto=bound) == (0, 0)
+    assert committed_label_bound(engine) == 3
+    result = export_labels(lake, engine)
+    assert (result.annotations, result.labels) == (3, 3)
+    answered = set(lake.read("annotations").column("sample_id").to_pylist())
+    assert set(lake.read("labels").column("sample_id").to_pylist()) <= answered

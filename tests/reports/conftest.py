@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 
 from flywheel.cli import cli, main
 from flywheel.config import Settings
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
 from flywheel.reports.cli import COMMANDS
-from flywheel.sample_data import SampleFolder, write_digits_folder
+from flywheel.sample_data import SampleFolder, lump_classes, write_digits_folder
 from flywheel.score import ScoreConfig, score
 from tests.reports.browser import Browser, find_chromium
 
@@ -66,12 +65,9 @@ class ReportLake:
 
 
 def _mixed_source(dest: Path) -> SampleFolder:
-    folder = write_digits_folder(dest, n=200, seed=1, faults=False)
-    taxonomy = yaml.safe_load(folder.taxonomy.read_text())
-    classes = taxonomy["classes"]
-    classes[MIXED] = classes.pop("one") + classes.pop("seven")
-    folder.taxonomy.write_text(yaml.safe_dump(taxonomy, sort_keys=False))
-    return folder
+    return lump_classes(
+        write_digits_folder(dest, n=200, seed=1, faults=False), MIXED, ["one", "seven"]
+    )
 
 
 @pytest.fixture(scope="session")

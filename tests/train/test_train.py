@@ -155,3 +155,18 @@ def test_init_checkpoint_loads_imagenet_weights_into_the_backbone(digits_lake: S
     assert start.arch == "efficientnet-lite0" and start.parent is None
     assert all(torch.equal(state[k], v) for k, v in published.items() if not k.startswith("_fc."))
     assert state["_fc.weight"].shape == (10, 1280)  # a new head for the ten digits
+
+
+def test_a_seed_makes_training_repeatable(trained_digits: TrainedLake) -> None:
+    """Same data, same --seed: the same weights (initial head, batch order, dropout masks
+    are all seeded); another seed: other weights. (CPU, one worker.)"""
+    settings = trained_digits.settings
+    for seed in ("3", "3", "4"):
+        code, _, err = run_cli(settings, "train", "--from", "m0001", "--epochs", "1",
+                               "--seed", seed, *TRAIN_FLAGS)  # fmt: skip
+        assert code == 0, err
+    rows = sorted(Lake(settings).read("models").to_pylist(), key=lambda r: r["created_at"])[-3:]
+    nets = [load_checkpoint(r["checkpoint_uri"], settings).model.state_dict() for r in rows]
+    assert all(torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
+    assert rows[0]["accuracy"] == rows[1]["accuracy"]
+    assert not all(torch.equal(nets[0][k], nets[2][k]) for k in nets[0])
