@@ -12,7 +12,12 @@ For one class (n samples, embeddings (n, D)):
    dimensions it has, two distinct classes give 5 and more;
 3. the class is *split* when separation >= ``threshold`` and, on the halvings, the
    smaller group holds at least ``min_group_share`` of the class (smaller groups are
-   label errors or rare styles, which the label-errors strategy is for);
+   label errors or rare styles, which the label-errors strategy is for) and is about as
+   tight as the larger: its RMS radius at most ``max_spread_ratio`` times the larger's.
+   Label errors scattered over several other classes sit far from the class, so 2-means
+   can lump them into one "group" of a fifth of the class; that group is spread over
+   several clusters, twice as wide as the class's own, while the second real class of a
+   mixed class is one cluster like the first;
 4. a split class is cut in two with k-means on all its samples, and each part is tested
    again the same way until there are ``max_groups`` groups (so k is 1, 2 or 3).
 
@@ -39,6 +44,7 @@ FloatMatrix = np.ndarray  # (n, D) float
 class SplitConfig:
     threshold: float = 5.0  # d' on held-out halves at or above which a class is split
     min_group_share: float = 0.2
+    max_spread_ratio: float = 1.5  # smaller group's RMS radius / larger group's, at most
     max_groups: int = 3
     min_class_size: int = 20  # smaller classes are not tested (too few to halve)
     max_dims: int = 10
@@ -52,6 +58,8 @@ class SplitConfig:
             raise ConfigError(f"split threshold must be positive, got {self.threshold}")
         if not 0 < self.min_group_share < 0.5:
             raise ConfigError(f"min group share must be in (0, 0.5), got {self.min_group_share}")
+        if self.max_spread_ratio <= 0:
+            raise ConfigError(f"max spread ratio must be positive, got {self.max_spread_ratio}")
         if not 1 <= self.max_groups <= 10:
             raise ConfigError(f"max groups must be 1..10, got {self.max_groups}")
         if self.min_class_size < 8 or self.repeats < 1 or self.n_examples < 1:
@@ -75,6 +83,7 @@ class ClassSplit:
     separation: float | None  # held-out d'; None: too few samples to test
     smaller_share: float | None  # median share of the smaller group on the halvings
     groups: list[Group] = field(default_factory=list)
+    spread_ratio: float | None = None  # median RMS radius, smaller group / larger
 
     @property
     def size(self) -> int:
@@ -87,6 +96,7 @@ class ClassSplit:
             "groups": [{"size": g.size, "examples": g.examples} for g in self.groups],
             "separation": None if self.separation is None else round(self.separation, 3),
             "smaller_share": None if self.smaller_share is None else round(self.smaller_share, 3),
+            "spread_ratio": None if self.spread_ratio is None else round(self.spread_ratio, 3),
         }
 
 
@@ -120,24 +130,28 @@ def _split_class(name: str, X: FloatMatrix, ids: np.ndarray, config: SplitConfig
     rng = np.random.default_rng(config.seed)
     if len(X) < config.min_class_size:
         return ClassSplit(name, False, None, None, [_group(X, ids, np.arange(len(X)), config)])
-    separation, share = separation_score(X, config, rng)
+    separation, share, spread = separation_score(X, config, rng)
     parts = [np.arange(len(X))]  # index sets into X
-    if _splits(separation, share, config):
+    if _splits(separation, share, spread, config):
         parts = _bisect(X, parts[0], config, rng)
         while len(parts) < config.max_groups:
             tests = [separation_score(X[p], config, rng) if len(p) >= config.min_class_size
-                     else (0.0, 0.0) for p in parts]  # fmt: skip
+                     else (0.0, 0.0, 0.0) for p in parts]  # fmt: skip
             ok = [t[0] if _splits(*t, config) else -1.0 for t in tests]
             best = int(np.argmax(ok))
             if ok[best] < 0:
                 break
             parts = parts[:best] + _bisect(X, parts[best], config, rng) + parts[best + 1 :]
     groups = sorted((_group(X, ids, p, config) for p in parts), key=lambda g: -g.size)
-    return ClassSplit(name, len(groups) > 1, separation, share, groups)
+    return ClassSplit(name, len(groups) > 1, separation, share, groups, spread)
 
 
-def _splits(separation: float, share: float, config: SplitConfig) -> bool:
-    return separation >= config.threshold and share >= config.min_group_share
+def _splits(separation: float, share: float, spread: float, config: SplitConfig) -> bool:
+    return (
+        separation >= config.threshold
+        and share >= config.min_group_share
+        and spread <= config.max_spread_ratio
+    )
 
 
 def _reduce(X: FloatMatrix, max_dims: int) -> FloatMatrix:
@@ -176,20 +190,26 @@ def two_means(
 
 def separation_score(
     X: FloatMatrix, config: SplitConfig, rng: np.random.Generator
-) -> tuple[float, float]:
-    """(median held-out d', median share of the smaller group) of 2-means splits of
-    ``X`` (n, D) over random halvings; the test is laid out in the module docstring."""
+) -> tuple[float, float, float]:
+    """(median held-out d', median share of the smaller group, median held-out RMS
+    radius of the smaller group over the larger's) of 2-means splits of ``X`` (n, D)
+    over random halvings; the test is laid out in the module docstring."""
     if len(X) > config.max_samples:
         X = X[rng.choice(len(X), config.max_samples, replace=False)]
     Z = _reduce(X, config.max_dims)  # (n, d)
     half = len(Z) // 2
-    scores, shares = [], []
+    scores, shares, spreads = [], [], []
     for _ in range(config.repeats):
         order = rng.permutation(len(Z))
         fit, held = Z[order[:half]], Z[order[half:]]
         side_fit, centres = two_means(fit, rng)
-        shares.append(float(np.bincount(side_fit, minlength=2).min() / half))
-        side = ((held[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        counts = np.bincount(side_fit, minlength=2)
+        shares.append(float(counts.min() / half))
+        d2 = ((held[:, None, :] - centres[None]) ** 2).sum(axis=2)  # (n - half, 2)
+        side = d2.argmin(axis=1)
+        radius = [np.sqrt(d2[side == k, k].mean()) if (side == k).any() else 0.0 for k in (0, 1)]
+        small = int(counts.argmin())
+        spreads.append(float(radius[small] / (radius[1 - small] or 1e-12)))
         axis = centres[0] - centres[1]
         proj = held @ (axis / (np.linalg.norm(axis) or 1.0))  # (n - half,)
         a, b = proj[side == 0], proj[side == 1]
@@ -198,7 +218,7 @@ def separation_score(
             continue
         pooled = np.sqrt((a.var() + b.var()) / 2) or 1e-12
         scores.append(float(abs(a.mean() - b.mean()) / pooled))
-    return float(np.median(scores)), float(np.median(shares))
+    return float(np.median(scores)), float(np.median(shares)), float(np.median(spreads))
 
 
 def _bisect(

@@ -60,6 +60,9 @@ def _class_html(
         why = f"separation {split.separation:.2f} (split at ≥ {config.threshold:g})"
         if split.separation >= config.threshold:
             why += f", smaller group {share:.0%} (needs ≥ {config.min_group_share:.0%})"
+            if share >= config.min_group_share and split.spread_ratio is not None:
+                why += (f", its spread {split.spread_ratio:.2f}× the larger's (needs ≤ "
+                        f"{config.max_spread_ratio:g}×; wider is scattered label errors)")  # fmt: skip
     groups = "".join(_group_html(split, i, thumbs, predicted) for i in range(len(split.groups)))
     return (
         f'<section class="cls{" split" if split.split else ""}" data-class="{esc(split.class_name)}">'
