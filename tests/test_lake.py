@@ -54,6 +54,9 @@ def test_each_commit_is_a_snapshot_that_can_be_read_back(settings: Settings) -> 
     assert lake.snapshot_properties("quarantine")["flywheel.run"] == "b"
     as_of = flywheel.sql("select count(*) as n from quarantine", settings, {"quarantine": first})
     assert as_of.column("n")[0].as_py() == 2
+    # Pinned to None: the table had no snapshot then, so it reads empty (not current).
+    before = flywheel.sql("select count(*) as n from quarantine", settings, {"quarantine": None})
+    assert before.column("n")[0].as_py() == 0
 
 
 def test_a_failed_second_commit_rolls_the_first_back(settings: Settings) -> None:

@@ -29,8 +29,9 @@ def sql(
 ) -> pa.Table:
     """Run one read-only SQL statement over the lake; returns Arrow.
 
-    ``snapshot_ids`` pins tables to snapshots (``flywheel sql --as-of``); other tables
-    are read at their current snapshot.
+    ``snapshot_ids`` pins tables to snapshots (``flywheel sql --as-of``); a table pinned
+    to None had no snapshot then and reads empty; other tables are read at their current
+    snapshot.
 
     >>> import flywheel
     >>> flywheel.sql("select count(*) as n from samples").column("n")[0].as_py() >= 0
@@ -41,9 +42,12 @@ def sql(
     lake = Lake(settings)
     con = duckdb.connect(":memory:")
     try:
+        pinned = snapshot_ids or {}
         for name in TABLE_SCHEMAS:
-            snap = (snapshot_ids or {}).get(name)
-            con.register(name, _table_dataset(lake, name, snap))
+            if name in pinned and pinned[name] is None:  # empty when it was pinned
+                con.register(name, TABLE_SCHEMAS[name].empty_table())
+                continue
+            con.register(name, _table_dataset(lake, name, pinned.get(name)))
         # Registered datasets are read by Arrow; DuckDB itself needs no file access.
         con.execute("SET enable_external_access = false")
         try:
