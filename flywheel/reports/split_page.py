@@ -92,7 +92,8 @@ def split_page(
         "nearer side, and measure the distance between the two sides in pooled standard "
         "deviations along the line joining them (median over random halvings). One blob cut "
         "in two scores about 2.7; two distinct classes score 5 or more. A class whose groups "
-        "are far apart and both sizeable probably mixes two things under one name.</p>"
+        "are far apart, both sizeable and both about as tight (label errors scattered over "
+        "other classes make a wide group) probably mixes two things under one name.</p>"
         f"{''.join(_class_html(s, config, thumbs, predicted) for s in ordered)}</main>"
     )
     return render_page(f"split clusters of {version}", body, SPLIT_CSS)
