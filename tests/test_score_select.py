@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -149,9 +150,41 @@ def test_label_errors_become_verify_tasks_in_a_queue(scored: Settings, capsys) -
     assert code == 0 and not again & {p["sample_id"] for p in picks}
 
 
+def test_blocklisted_classes_are_never_prefilled(scored: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The picks the model would prefill with its top class get the best other class, and
+    blocklisted classes leave the top-k; the rest keep the model's prediction."""
+    code, _, err = _run(scored, capsys, "select", "--strategy", "entropy", "--budget", "40",
+                        "--seed", "1", "--top-k", "3")  # fmt: skip
+    assert code == 0, err
+    plain = {p["sample_id"]: p for p in _picks(scored, _last_round(scored))}
+    top = Counter(p["predicted_label"] for p in plain.values()).most_common(1)[0][0]
+    code, _, err = _run(scored, capsys, "select", "--strategy", "entropy", "--budget", "40",
+                        "--seed", "1", "--top-k", "3", "--blocklist", top)  # fmt: skip
+    assert code == 0, err
+    blocked = _picks(scored, _last_round(scored))
+    assert blocked and all(p["predicted_label"] != top for p in blocked)
+    assert all(top not in [t["label"] for t in p["top_k"]] for p in blocked)
+    probs = {r["sample_id"]: r["probs"] for r in sql(
+        "select sample_id, probs from predictions where model_version = 'm0001'", scored).to_pylist()}  # fmt: skip
+    classes = sql("select class_names from models", scored).column("class_names")[0].as_py()
+    for p in blocked:
+        ranked = [classes[j] for j in np.argsort(-np.asarray(probs[p["sample_id"]]), kind="stable")]
+        assert p["predicted_label"] == next(c for c in ranked if c != top)
+    moved = [
+        p
+        for p in blocked
+        if p["sample_id"] in plain and plain[p["sample_id"]]["predicted_label"] == top
+    ]
+    assert moved, "no pick had the blocklisted class as its top class"  # the case under test
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (
+            ["--strategy", "margin", "--budget", "5", "--blocklist", "zero,ten"],
+            "unknown classes ['ten']",
+        ),
         (["--strategy", "coin-flip", "--budget", "5"], "unknown strategy 'coin-flip'"),
         (["--strategy", "margin", "--budget", "100000"], "100000"),
         (["--strategy", "margin", "--budget", "5", "--queue", "nope"], "nope"),

@@ -140,9 +140,10 @@ def select_batch(
             queue=config.queue,
             class_balanced=config.class_balanced,
             seed=config.seed,
+            blocklist=config.gates.blocklist,
         ),
     )
-    scrub_prefills(engine, config.queue, config.gates.blocklist)
+    scrub_prefills(engine, config.queue, config.gates.blocklist)  # tasks enqueued before
     return Batch(summary.round, summary.picks.num_rows, summary.enqueued, model)
 
 

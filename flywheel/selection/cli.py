@@ -51,6 +51,9 @@ def _parse_priors(text: str | None) -> dict[str, float] | None:
 @click.option("--target-priors", default=None, help="Correct to this class mix: cat=0.7,dog=0.3.")
 @click.option("--top-k", type=int, default=3, show_default=True, help="Classes in the prefill.")
 @click.option("--seed", type=int, default=None, help="Makes random choices repeatable.")
+@click.option(
+    "--blocklist", default="", help="Classes never suggested in a prefill: a,b (comma-separated)."
+)
 @click.pass_obj
 def select(
     settings: Settings,
@@ -64,6 +67,7 @@ def select(
     target_priors: str | None,
     top_k: int,
     seed: int | None,
+    blocklist: str,
 ) -> None:
     """Pick the most useful pool samples to label next (and enqueue them)."""
     if from_cluster is not None:
@@ -80,6 +84,7 @@ def select(
             target_priors,
             top_k,
             seed,
+            frozenset(c.strip() for c in blocklist.split(",") if c.strip()),
         )
     columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
     click.echo(format_table(summary.picks.select(columns), 10))
@@ -109,9 +114,12 @@ def _by_strategy(
     target_priors: str | None,
     top_k: int,
     seed: int | None,
+    blocklist: frozenset[str],
 ) -> SelectSummary:
     if strategy is None or budget is None:
         raise ConfigError("give --strategy and --budget (or --from-cluster CLASS:GROUP --queue Q)")
+    if blocklist:
+        _check_blocklist(settings, model, blocklist)
     config = SelectConfig(
         strategy=strategy,
         budget=budget,
@@ -122,5 +130,16 @@ def _by_strategy(
         target_priors=_parse_priors(target_priors),
         top_k=top_k,
         seed=seed,
+        blocklist=blocklist,
     )
     return run_select(settings, config)
+
+
+def _check_blocklist(settings: Settings, model: str, blocklist: frozenset[str]) -> None:
+    from flywheel.lake import Lake
+    from flywheel.train.registry import Models
+
+    classes = list(Models.read(Lake(settings)).get(model)["class_names"])
+    unknown = sorted(blocklist - set(classes))
+    if unknown:
+        raise ConfigError(f"--blocklist names unknown classes {unknown}; {model}'s: {classes}")

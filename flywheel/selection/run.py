@@ -35,6 +35,9 @@ class SelectConfig:
     target_priors: Mapping[str, float] | None = None  # class -> prior; implies prior shift
     top_k: int = 3
     seed: int | None = None
+    # Classes never suggested in a prefill; names the model does not know are ignored
+    # (the loop's blocklist may name classes still to come; the CLI checks its own).
+    blocklist: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
@@ -170,7 +173,7 @@ def _rows(
 ) -> pa.Table:
     n = len(selection)
     weak = pool_rows.column("weak_label").take(pa.array(selection.indices)).to_pylist()
-    prefill = _prefill(selection, preds, class_names, config.top_k)
+    prefill = _prefill(selection, preds, class_names, config.top_k, config.blocklist)
     return (
         pa.Table.from_pylist(
             [
@@ -204,9 +207,15 @@ def _rows(
 
 
 def _prefill(
-    selection: Selection, preds: pa.Table | None, class_names: list[str], k: int
+    selection: Selection,
+    preds: pa.Table | None,
+    class_names: list[str],
+    k: int,
+    blocklist: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """The model's prediction for each pick: label, confidence, top-k classes."""
+    """The model's prediction for each pick: label, confidence, top-k classes, leaving
+    out blocklisted classes (the label is then the best class not on the list)."""
+    allowed = np.array([name not in blocklist for name in class_names], dtype=bool)
     empty: dict[str, Any] = {"predicted_label": None, "confidence": None, "top_k": None}
     if preds is None or preds.num_rows == 0:
         return [dict(empty) for _ in range(len(selection))]
@@ -218,7 +227,11 @@ def _prefill(
             out.append(dict(empty))
             continue
         p = np.asarray(probs_col[position[sid]].as_py(), dtype=np.float32)
-        order = np.argsort(-p)[:k]
+        ranked = np.argsort(-p, kind="stable")
+        order = ranked[allowed[ranked]][:k]
+        if len(order) == 0:  # every class blocklisted
+            out.append(dict(empty))
+            continue
         out.append(
             {
                 "predicted_label": class_names[order[0]],
