@@ -26,7 +26,6 @@ import io
 import json
 import os
 import pickle
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ import pyarrow.parquet as pq
 import yaml
 from PIL import Image
 
+from flywheel.bench.machine import machine
 from flywheel.config import Settings
 from flywheel.ingest import IngestConfig, IngestSummary, ingest
 from flywheel.lake import Lake
@@ -180,18 +180,6 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         },
         "machine": machine(),
     }
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(
-                ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "load_avg_1m": os.getloadavg()[0]}
 
 
 def steps(fig: dict[str, Any]) -> list[dict[str, Any]]:

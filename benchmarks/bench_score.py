@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import platform
 import tempfile
 import time
 import uuid
@@ -40,6 +38,7 @@ import torch
 import yaml
 from PIL import Image
 
+from flywheel.bench.machine import machine
 from flywheel.config import Settings
 from flywheel.datasets import load_dataset
 from flywheel.ingest import IngestConfig, ingest
@@ -155,18 +154,6 @@ def time_baseline(settings: Settings, uri: str, batch_size: int, n: int) -> dict
         "seconds": decode_s + forward_s,
         "torch_threads": torch.get_num_threads(),
     }
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(
-                ln.split(":", 1)[1].strip() for ln in cpuinfo if ln.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "load_avg_1m": os.getloadavg()[0]}
 
 
 def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:

@@ -60,9 +60,15 @@ def test_s3_put_and_get_an_object(s3: S3Info, s3_bucket: str) -> None:
 
 def test_s3_env_points_a_subprocess_at_the_server(s3: S3Info, s3_bucket: str) -> None:
     # A child process (a Ray job, a CLI) finds the endpoint and keys through AWS_* alone.
-    code = "import boto3, sys; boto3.client('s3').head_bucket(Bucket=sys.argv[1])"
+    code = (
+        "import boto3, sys; c = boto3.client('s3'); "
+        "print(c.meta.endpoint_url, c.head_bucket(Bucket=sys.argv[1])"
+        "['ResponseMetadata']['HTTPStatusCode'])"
+    )
     env = {"PATH": "/usr/bin:/bin", **s3.env()}
-    subprocess.run([sys.executable, "-c", code, s3_bucket], env=env, check=True, timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code, s3_bucket], env=env, check=True,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.stdout.split() == [s3.endpoint, "200"]
 
 
 def test_iceberg_table_on_postgres_catalog_and_s3_warehouse(

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select
 from flywheel.config import Settings
 from flywheel.lake import Lake
 from flywheel.queue import tables as t
-from flywheel.queue.export import ExportResult, committed_label_bound, export_table
+from flywheel.queue.export import ExportResult, export_labels
 from flywheel.queue.store import get_queue, run_transaction
 from flywheel.queue.tasks import enqueue
 
@@ -34,12 +34,7 @@ def export(lake: Lake, engine: Engine, pause: Callable[[str], None]) -> ExportRe
     """Export new answers and labels; ``pause("export")`` runs between the two commits
     (the test hook for a crash in the middle of an export). Labels go only as far as
     the answers exported with them (see :mod:`flywheel.queue.export`)."""
-    bound = committed_label_bound(engine)
-    n_ann, ann_mark = export_table(lake, engine, "annotations", 50_000)
-    if n_ann:
-        pause("export")
-    n_lab, lab_mark = export_table(lake, engine, "labels", 50_000, upto=bound)
-    return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
+    return export_labels(lake, engine, between=lambda: pause("export"))
 
 
 def label_count(lake: Lake, snapshot_id: int | None) -> int:

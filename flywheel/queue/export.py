@@ -46,10 +46,18 @@ class ExportResult:
     label_mark: int
 
 
-def export_labels(lake: Lake, engine: Engine, batch_rows: int = BATCH_ROWS) -> ExportResult:
-    """Append answers and labels not yet in the lake to ``annotations`` and ``labels``."""
+def export_labels(
+    lake: Lake,
+    engine: Engine,
+    batch_rows: int = BATCH_ROWS,
+    between: Callable[[], None] | None = None,
+) -> ExportResult:
+    """Append answers and labels not yet in the lake to ``annotations`` and ``labels``;
+    ``between`` runs after answers were exported and before labels are (a test hook)."""
     bound = committed_label_bound(engine)
     n_ann, ann_mark = export_table(lake, engine, "annotations", batch_rows)
+    if n_ann and between is not None:
+        between()
     n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows, upto=bound)
     return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
 
@@ -68,12 +76,11 @@ def export_table(
     """Export one table in batches, rows with ids up to ``upto`` when given; returns
     (rows exported, watermark now)."""
     mark_key, query, to_arrow, locked = _EXPORTS[name]
-    id_column = t.annots.c.id if name == "annotations" else t.labels.c.id
     total = 0
     while True:
         table = lake.table(name)
         mark = watermark(table, mark_key)
-        stmt = query(mark) if upto is None else query(mark).where(id_column <= upto)
+        stmt = query(mark, upto)
         with transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.exec_driver_sql(f"LOCK TABLE {locked} IN SHARE MODE")
@@ -115,7 +122,12 @@ def _ts(seconds: list[float]) -> pa.Array:
     )
 
 
-def _annotations_query(mark: int) -> Select[Any]:
+def _after(column: Any, mark: int, upto: int | None) -> list[Any]:
+    """Where-conditions: ids above the watermark, and up to ``upto`` when given."""
+    return [column > mark] if upto is None else [column > mark, column <= upto]
+
+
+def _annotations_query(mark: int, upto: int | None) -> Select[Any]:
     a = t.annots.c
     return (
         select(
@@ -139,7 +151,7 @@ def _annotations_query(mark: int) -> Select[Any]:
             .join(t.queues, t.queues.c.id == t.tasks.c.queue_id)
             .join(t.vendors, t.vendors.c.id == a.vendor_id)
         )
-        .where(a.id > mark)
+        .where(*_after(a.id, mark, upto))
         .order_by(a.id)
     )
 
@@ -168,7 +180,7 @@ def _annotations_arrow(rows: list[Any]) -> pa.Table:
     )
 
 
-def _labels_query(mark: int) -> Select[Any]:
+def _labels_query(mark: int, upto: int | None) -> Select[Any]:
     lab = t.labels.c
     return (
         select(
@@ -186,7 +198,7 @@ def _labels_query(mark: int) -> Select[Any]:
             lab.decided_at,
         )
         .select_from(t.labels.join(t.queues, t.queues.c.id == lab.queue_id))
-        .where(lab.id > mark)
+        .where(*_after(lab.id, mark, upto))
         .order_by(lab.id)
     )
 
@@ -215,7 +227,8 @@ def _labels_arrow(rows: list[Any]) -> pa.Table:
     )
 
 
-_Exporter = tuple[str, Callable[[int], Select[Any]], Callable[[list[Any]], pa.Table], str]
+_Query = Callable[[int, int | None], Select[Any]]
+_Exporter = tuple[str, _Query, Callable[[list[Any]], pa.Table], str]
 _EXPORTS: dict[str, _Exporter] = {
     "annotations": (ANNOTATION_MARK, _annotations_query, _annotations_arrow, "aq_annotations"),
     "labels": (LABEL_MARK, _labels_query, _labels_arrow, "aq_labels"),

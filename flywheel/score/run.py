@@ -94,7 +94,8 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
         return summary
     ensure_ray(settings)
     run_started = datetime.now(UTC)
-    summary.actors = _actors(config)
+    resources = ray.cluster_resources()
+    summary.actors = _actors(config, resources)
     before = lake.read("predictions", columns=["sample_id"]).num_rows
     from ray.data.expressions import col
 
@@ -126,7 +127,9 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     )
     # Ray starts a 1-CPU actor with one torch thread; on CPU, the actors share the
     # cluster's cores (2 threads for the single actor of a 2-CPU machine).
-    threads = None if config.num_gpus > 0 else _threads_per_actor(summary.actors)
+    threads = (
+        None if config.num_gpus > 0 else max(1, int(resources.get("CPU", 1)) // summary.actors)
+    )
     scorer_config = ScorerConfig(
         settings, version, row["checkpoint_uri"], config.mc_passes, threads=threads
     )
@@ -167,19 +170,14 @@ def _drop_known(batch: pa.Table, known: pa.Array) -> pa.Table:
     return batch.filter(pc.invert(pc.is_in(batch.column("sample_id"), value_set=known)))
 
 
-def _actors(config: ScoreConfig) -> int:
+def _actors(config: ScoreConfig, resources: dict[str, float]) -> int:
     if config.concurrency is not None:
         return config.concurrency
-    resources = ray.cluster_resources()
     if config.num_gpus > 0:
         return max(1, int(resources.get("GPU", 0) // config.num_gpus))
     # Leave one CPU for the read tasks: actors holding every CPU starve the reads and
     # the pipeline stalls.
     return max(1, int(resources.get("CPU", 1)) - 1)
-
-
-def _threads_per_actor(actors: int) -> int:
-    return max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, actors))
 
 
 def _count(values: pa.ChunkedArray) -> dict[str, int]:

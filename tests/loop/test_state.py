@@ -45,14 +45,18 @@ def test_a_killed_controller_on_this_host_is_taken_over_at_once(engine) -> None:
     ghost = LoopStore(engine, "main")
     ghost.pid = int(dead.stdout)  # exited: its heartbeat is fresh, but it is gone
     ghost.claim()
-    LoopStore(engine, "main").claim()
+    heir = LoopStore(engine, "main")
+    heir.claim()
+    assert read_state(engine, "main").owner == f"{heir.host}:{heir.pid}"  # type: ignore[union-attr]
 
 
 def test_a_silent_holder_elsewhere_is_taken_over_after_the_stale_period(engine) -> None:  # type: ignore[no-untyped-def]
     ghost = LoopStore(engine, "main", stale_after_s=0.0)
     ghost.host = "elsewhere"
     ghost.claim()
-    LoopStore(engine, "main", stale_after_s=0.0).claim()
+    heir = LoopStore(engine, "main", stale_after_s=0.0)
+    heir.claim()
+    assert read_state(engine, "main").owner == f"{heir.host}:{heir.pid}"  # type: ignore[union-attr]
 
 
 def test_rounds_are_numbered_and_an_unfinished_one_is_found_again(engine) -> None:  # type: ignore[no-untyped-def]
