@@ -2,6 +2,7 @@
 
     python benchmarks/bench_selection.py              # 1,000,000 x 128 float32, pick 1,000
     python benchmarks/bench_selection.py --n 100000   # smaller
+    python benchmarks/bench_selection.py --kind clusters   # 50 clusters, like real embeddings
 
 Each strategy runs in a fresh process. "RSS before" is that process after building the
 pool (interpreter, libraries and inputs: embeddings, probabilities, sample ids); "peak
@@ -34,10 +35,17 @@ def rss_mib(field: str) -> float:
     return float("nan")
 
 
-def make_pool(n: int, dim: int, classes: int, seed: int) -> Pool:
+def make_pool(n: int, dim: int, classes: int, seed: int, kind: str = "gaussian") -> Pool:
+    """``gaussian``: isotropic noise (every point about as far from every other);
+    ``clusters``: 50 well-separated clusters, as real embeddings of a trained model are,
+    where one pick lowers the distances of its whole neighbourhood."""
     rng = np.random.default_rng(seed)
     embeddings = rng.standard_normal((n, dim), dtype=np.float32)  # (N, D)
     logits = 3 * rng.standard_normal((n, classes), dtype=np.float32)  # (N, C)
+    if kind == "clusters":
+        group = rng.integers(50, size=n)  # (N,)
+        embeddings += 4 * rng.standard_normal((50, dim), dtype=np.float32)[group]
+        logits[np.arange(n), group % classes] += 3
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     ids = np.array([f"{i:016x}" for i in range(n)], dtype=object)
@@ -46,7 +54,7 @@ def make_pool(n: int, dim: int, classes: int, seed: int) -> Pool:
 
 def run_one(name: str, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
-    pool = make_pool(args.n, args.dim, args.classes, args.seed)
+    pool = make_pool(args.n, args.dim, args.classes, args.seed, args.kind)
     built = time.perf_counter() - start
     inputs = rss_mib("VmRSS")
     with open("/proc/self/clear_refs", "w") as refs:
@@ -77,6 +85,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=10, help="classes C (BADGE)")
     parser.add_argument("--budget", type=int, default=1_000, help="picks")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kind", choices=("gaussian", "clusters"), default="gaussian")
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
@@ -88,7 +97,7 @@ def main() -> None:
         rows.append(queue.get())
         proc.join()
     print(
-        f"N={args.n:,} D={args.dim} C={args.classes} budget={args.budget:,}; "
+        f"N={args.n:,} D={args.dim} C={args.classes} budget={args.budget:,} {args.kind}; "
         f"{platform.processor() or platform.machine()}, {mp.cpu_count()} CPUs\n"
     )
     print(

@@ -96,8 +96,8 @@ def test_badge_draws_in_proportion_to_squared_distance() -> None:
     weights = np.zeros(4 * _BLOCK, dtype=np.float32)  # four sampling blocks
     heavy = rng.choice(len(weights), size=6, replace=False)
     weights[heavy] = [1, 2, 3, 4, 5, 5]
-    chosen = weights == 0
-    draws = np.array([_d2_sample(weights, chosen, rng) for _ in range(5_000)])
+    sums = weights.reshape(-1, _BLOCK).sum(axis=1, dtype=np.float64)
+    draws = np.array([_d2_sample(weights, sums, rng) for _ in range(5_000)])
     assert set(draws) <= set(heavy)  # zero weight (picked already) is never drawn
     freq = np.array([np.mean(draws == i) for i in heavy])
     np.testing.assert_allclose(freq, weights[heavy] / weights.sum(), atol=0.02)
@@ -107,3 +107,47 @@ def test_badge_on_a_fully_confident_model_still_picks_distinct_samples(digits: D
     onehot = np.eye(10)[digits.probs.argmax(axis=1)]  # every gradient embedding is 0
     sel = get_strategy("badge").select(digits.pool(probs=onehot), 30, rng=0)
     assert len(np.unique(sel.indices)) == 30
+
+
+def sequential_kcenter(x: np.ndarray, first: int, budget: int) -> list[int]:
+    """Farthest-first traversal, one full distance pass per pick (the textbook loop)."""
+    min_d = np.full(len(x), np.inf)
+    picks = [first]
+    for _ in range(budget - 1):
+        min_d = np.minimum(min_d, ((x - x[picks[-1]]) ** 2).sum(axis=1))
+        min_d[picks] = -1
+        picks.append(int(np.argmax(min_d)))
+    return picks
+
+
+def test_kcenter_batched_picks_equal_the_sequential_loop(digits: Digits) -> None:
+    # 120 picks: several batches of dot products computed ahead, and picks outside them.
+    x = digits.embeddings.astype(np.float64)
+    sel = get_strategy("kcenter").select(digits.pool(embeddings=x), 120, rng=3)
+    assert sel.indices.tolist() == sequential_kcenter(x, int(sel.indices[0]), 120)
+
+
+def test_badge_rejection_sampling_draws_the_exact_d2_distribution() -> None:
+    # Five samples; the first pick is fixed (longest gradient), the third is drawn from
+    # stale weights (not yet updated for the second pick) with rejection. The pairs
+    # (second, third) must follow the one-pick-at-a-time D² probabilities.
+    from flywheel.strategies import Pool
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 3))
+    probs = rng.dirichlet(np.ones(3), size=5)
+    g = gradient_embeddings(probs, x)
+    first = int(np.argmax(np.linalg.norm(g, axis=1)))
+    pool = Pool(sample_ids=[str(i) for i in range(5)], probs=probs, embeddings=x)
+    draws = [get_strategy("badge").select(pool, 3, rng=s).indices for s in range(4_000)]
+    seen = np.zeros((5, 5))
+    for picks in draws:
+        assert picks[0] == first
+        seen[picks[1], picks[2]] += 1 / len(draws)
+    d = ((g[:, None, :] - g[None, :, :]) ** 2).sum(axis=2)  # (5, 5) squared distances
+    expected = np.zeros((5, 5))
+    w1 = d[first]
+    for s in range(5):
+        w2 = np.minimum(d[first], d[s])
+        expected[s] = w1[s] / w1.sum() * w2 / w2.sum()
+    np.testing.assert_allclose(seen, expected, atol=0.025)
