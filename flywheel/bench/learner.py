@@ -22,7 +22,7 @@ import torch
 from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import MODALITY, BenchData
 from flywheel.modalities import get_modality
-from flywheel.train.loop import LoopConfig, _train_epoch, evaluate
+from flywheel.train.loop import LoopConfig, _train_epoch, evaluate, table_batches, table_slices
 from flywheel.train.network import Classifier
 
 F32 = npt.NDArray[np.float32]
@@ -76,12 +76,15 @@ class Learner:
         steps = self.steps_per_epoch(rows.num_rows)
         for epoch in range(self.loop.epochs):
             rng = np.random.default_rng([seed, epoch])
-            _train_epoch(net, optimizer, self.modality, self.loop, rows, steps, rng, self.device)
+            batches = table_batches(rows, self.loop.batch_size, steps, rng)
+            _train_epoch(net, optimizer, self.modality, self.loop, batches, steps, self.device)
         return net
 
     def accuracy(self, net: Classifier, rows: pa.Table) -> float:
         """Top-1 accuracy of ``net`` on ``rows`` (media, label, weight)."""
-        metrics: dict[str, Any] = evaluate(net, self.modality, self.loop, rows, self.device)
+        metrics: dict[str, Any] = evaluate(
+            net, self.modality, self.loop, table_slices(rows, self.loop.batch_size), self.device
+        )
         return float(metrics["accuracy"])
 
     @torch.inference_mode()

@@ -1,5 +1,7 @@
 """What a training run learns from and is evaluated on, read from the lake at pinned
-snapshots.
+snapshots: ids, labels and weights only. The media stream from the lake to the
+training workers through Ray Data (``flywheel.train.stream``); the driver never holds
+them.
 
 Labels: a sample's consolidated label (the ``labels`` table; the latest decision wins)
 with weight 1, else its weak label with weight ``weak_weight``; samples with neither are
@@ -21,17 +23,17 @@ import pyarrow.compute as pc
 
 from flywheel.errors import ConfigError
 from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.storage import read_bytes
 from flywheel.train.errors import NoTrainingDataError
 
 HOLDOUT_SALT = "flywheel-holdout-v1"
-_SAMPLE_COLUMNS = ("sample_id", "modality", "split", "weak_label", "media", "media_uri")
+_SAMPLE_COLUMNS = ("sample_id", "modality", "split", "weak_label")
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Arrow tables of (sample_id, media, label, weight): label an int32 index into
-    ``class_names``, weight a float32 loss weight (1 for evaluation rows)."""
+    """Arrow tables of (sample_id, label, weight), no media: label an int32 index into
+    ``class_names``, weight a float32 loss weight (1 for evaluation rows). The media are
+    read from ``samples`` at ``snapshot_ids["samples"]`` as training streams."""
 
     modality: str
     class_names: tuple[str, ...]
@@ -96,8 +98,8 @@ def read_training_data(
     return TrainingData(
         modality=modality,
         class_names=names,
-        train=_encode(train, names, lake),
-        eval=_encode(held, names, lake, weighted=False),
+        train=_encode(train, names),
+        eval=_encode(held, names, weighted=False),
         holdout=holdout,
         snapshot_ids=snaps,
     )
@@ -190,20 +192,13 @@ def _check_every_class_has_data(train: pa.Table, held: pa.Table, names: Sequence
         )
 
 
-def _encode(table: pa.Table, names: Sequence[str], lake: Lake, weighted: bool = True) -> pa.Table:
-    """-> (sample_id, media, label int32, weight float32), media fetched when by URI."""
+def _encode(table: pa.Table, names: Sequence[str], weighted: bool = True) -> pa.Table:
+    """-> (sample_id, label int32, weight float32)."""
     index = {n: i for i, n in enumerate(names)}
-    media = table["media"].to_pylist()
-    uris = table["media_uri"].to_pylist()
-    data = [
-        m if m is not None else read_bytes(u, lake.settings.s3)
-        for m, u in zip(media, uris, strict=True)
-    ]
     weight = table["weight"] if weighted else pa.array(np.ones(table.num_rows, np.float32))
     return pa.table(
         {
             "sample_id": table["sample_id"],
-            "media": pa.array(data, pa.binary()),
             "label": pa.array([index[x] for x in table["label"].to_pylist()], pa.int32()),
             "weight": weight,
         }

@@ -1,11 +1,14 @@
 """The per-worker training function that Ray Train runs on every data-parallel worker.
 
-Each worker takes every ``world``-th row of the training and evaluation tables (its
-shard), decodes batches with its modality's ``collate``, and trains a replica that
-``prepare_model`` wraps in DistributedDataParallel, so gradients are averaged across
-workers each step. Every rank runs the same number of steps per epoch (shorter shards
-wrap around) because DDP's all-reduce needs every rank at every step. Evaluation counts
-(confusion matrix, calibration bins, loss) are summed across ranks with ``all_reduce``.
+Each worker streams its shard of the ``train`` dataset (Ray Data's equal streaming
+split, read from the lake block by block, shuffled in a local buffer), decodes each
+batch with its modality's ``collate``, and trains a replica that ``prepare_model``
+wraps in DistributedDataParallel, so gradients are averaged across workers each step.
+Every rank runs the same number of steps per epoch (the split gives every rank as many
+rows; a rank whose stream ends early repeats its last batch) because DDP's all-reduce
+needs every rank at every step. For evaluation each rank scores the ``eval`` rows whose
+id hashes to it; the counts (confusion matrix, calibration bins) are summed across
+ranks with ``all_reduce``, so metrics are exact for any worker count.
 Rank 0 sends each epoch's metrics to the driver's progress queue and returns the final
 checkpoint bytes (Ray Train hands rank 0's return value to the driver).
 """
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +32,13 @@ from flywheel.modalities import Modality, get_modality
 from flywheel.train.checkpoint import Checkpoint
 from flywheel.train.metrics import N_BINS, count_calibration, count_confusion, summarize
 from flywheel.train.network import Classifier
+
+# Rows each worker shuffles its stream in: a local buffer, since a whole-set shuffle
+# would gather the data (4,096 photos of 20 KB: 80 MB, whatever the data set's size).
+SHUFFLE_BUFFER_ROWS = 4096
+# A worker keeps its shard in memory for later epochs when it is at most this big: a
+# bound, not a share of the data, so memory stays flat however large the lake grows.
+REPLAY_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,10 @@ class LoopConfig:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
-    """Ray Train entry point. ``config``: loop (LoopConfig), train / eval / init_state
-    (object refs to two Arrow tables and the starting state dict), progress (a
-    ``ray.util.queue.Queue`` or None). Returns the checkpoint bytes on rank 0."""
+    """Ray Train entry point. ``config``: loop (LoopConfig), n_train (rows of the whole
+    training set), init_state (object ref to the starting state dict), progress (a
+    ``ray.util.queue.Queue`` or None); the ``train`` and ``eval`` datasets come from
+    Ray Train. Returns the checkpoint bytes on rank 0."""
     import ray
     import ray.train
     import ray.train.torch
@@ -57,8 +70,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.manual_seed(cfg.seed * 1009 + rank)  # dropout masks: one stream per rank and seed
-    train_rows = _shard(ray.get(config["train"]), rank, world)
-    eval_rows = _shard(ray.get(config["eval"]), rank, world)
+    train_rows = ray.train.get_dataset_shard("train")
+    eval_rows = ray.train.get_dataset_shard("eval")
     modality = get_modality(cfg.modality)
     net = modality.build_model(len(cfg.class_names), cfg.arch, pretrained=False)
     net.load_state_dict(ray.get(config["init_state"]))
@@ -68,12 +81,32 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     device = ray.train.torch.get_device()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
-    steps = math.ceil(math.ceil(config["n_train"] / world) / cfg.batch_size)
+    steps = math.ceil((config["n_train"] // world) / cfg.batch_size)
+    train_replay, eval_replay = _Replay(), _Replay()
     for epoch in range(1, cfg.epochs + 1):
         start = time.monotonic()
-        rng = np.random.default_rng([cfg.seed, epoch, rank])
-        loss = _train_epoch(model, optimizer, modality, cfg, train_rows, steps, rng, device)
-        metrics = evaluate(net, modality, cfg, eval_rows, device)
+        if train_replay.table is not None:
+            rng = np.random.default_rng([cfg.seed, epoch, rank])
+            batches = table_batches(train_replay.table, cfg.batch_size, steps, rng)
+        else:
+            batches = train_replay.record(
+                train_rows.iter_batches(
+                    batch_size=cfg.batch_size,
+                    batch_format="pyarrow",
+                    local_shuffle_buffer_size=max(SHUFFLE_BUFFER_ROWS, cfg.batch_size),
+                    local_shuffle_seed=cfg.seed * 1_000_003 + epoch * 1009 + rank,
+                )
+            )
+        loss = _train_epoch(model, optimizer, modality, cfg, batches, steps, device)
+        if eval_replay.table is not None:
+            held = table_slices(eval_replay.table, cfg.batch_size)
+        else:
+            stream = eval_rows.iter_batches(batch_size=cfg.batch_size, batch_format="pyarrow")
+            held = eval_replay.record(_my_rows(stream, rank, world))
+        metrics = evaluate(net, modality, cfg, held, device)
+        if epoch == 1:
+            train_replay.settle(device)
+            eval_replay.settle(device)
         report = {"epoch": epoch, "epochs": cfg.epochs, "train_loss": loss, **metrics}
         report["seconds"] = time.monotonic() - start
         if rank == 0 and config["progress"] is not None:
@@ -85,9 +118,77 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     ).to_bytes()
 
 
-def _shard(table: pa.Table, rank: int, world: int) -> pa.Table:
-    """Rows rank, rank + world, rank + 2*world, ...: a deterministic disjoint shard."""
-    return table.take(pa.array(np.arange(rank, table.num_rows, world)))
+class _Replay:
+    """A stream read once from the lake and, when every rank's copy fits in
+    ``REPLAY_BYTES``, replayed from memory in later epochs (small data sets would
+    otherwise pay Ray Data's start-up per epoch). Every rank takes the same decision,
+    so the streaming split's consumers stay in step."""
+
+    def __init__(self) -> None:
+        self.parts: list[pa.Table] = []
+        self.size = 0
+        self.over = False
+        self.table: pa.Table | None = None
+
+    def record(self, batches: Iterable[pa.Table]) -> Iterator[pa.Table]:
+        for batch in batches:
+            if not self.over:
+                self.size += batch.nbytes
+                self.over = self.size > REPLAY_BYTES
+                self.parts = [] if self.over else [*self.parts, batch]
+            yield batch
+
+    def settle(self, device: torch.device) -> None:
+        """After the first epoch: keep the copy if no rank went over (or read nothing)."""
+        mine = torch.tensor([float(self.over or not self.parts)], dtype=torch.float64)
+        if float(_all_reduce(mine, device)[0]) == 0.0:
+            self.table = pa.concat_tables(self.parts)
+        self.parts = []
+
+
+def _exactly(batches: Iterable[pa.Table], steps: int) -> Iterator[pa.Table]:
+    """``steps`` batches: a stream that ends early repeats its last batch, extra ones
+    are read (a streaming split must be drained every epoch) but not yielded."""
+    last = None
+    done = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        last = batch
+        if done < steps:
+            done += 1
+            yield batch
+    while last is not None and done < steps:
+        done += 1
+        yield last
+
+
+def table_batches(
+    rows: pa.Table, batch_size: int, steps: int, rng: np.random.Generator
+) -> Iterator[pa.Table]:
+    """``steps`` shuffled batches of an in-memory table, wrapping around (for in-process
+    training such as the benchmark's learner)."""
+    order = np.resize(rng.permutation(rows.num_rows), steps * batch_size)
+    for step in range(steps):
+        yield rows.take(pa.array(order[step * batch_size : (step + 1) * batch_size]))
+
+
+def table_slices(rows: pa.Table, batch_size: int) -> Iterator[pa.Table]:
+    """An in-memory table in consecutive batches, for ``evaluate``."""
+    for start in range(0, rows.num_rows, batch_size):
+        yield rows.slice(start, batch_size)
+
+
+def _my_rows(batches: Iterable[pa.Table], rank: int, world: int) -> Iterator[pa.Table]:
+    """The rows of ``batches`` whose sample_id hashes to ``rank``: disjoint slices that
+    together cover every row, whatever order the stream delivers them in."""
+    for batch in batches:
+        if world == 1:
+            yield batch
+            continue
+        ids = batch["sample_id"].to_pylist()
+        mine = [zlib.crc32(s.encode()) % world == rank for s in ids]
+        yield batch.filter(pa.array(mine, pa.bool_()))
 
 
 def _train_epoch(
@@ -95,19 +196,15 @@ def _train_epoch(
     optimizer: torch.optim.Optimizer,
     modality: Modality,
     cfg: LoopConfig,
-    rows: pa.Table,
+    batches: Iterable[pa.Table],
     steps: int,
-    rng: np.random.Generator,
     device: torch.device,
 ) -> float:
-    """One pass of ``steps`` batches over a shuffled shard; returns the mean weighted
-    loss across all ranks."""
+    """One pass of exactly ``steps`` batches over this rank's streamed shard; returns
+    the mean weighted loss across all ranks."""
     model.train()
-    # Shuffle, then wrap around so every rank has steps * batch_size indices.
-    order = np.resize(rng.permutation(rows.num_rows), steps * cfg.batch_size)
     total = torch.zeros(2, dtype=torch.float64)  # (weighted loss sum, weight sum)
-    for step in range(steps):
-        batch = rows.take(pa.array(order[step * cfg.batch_size : (step + 1) * cfg.batch_size]))
+    for batch in _exactly(batches, steps):
         x = modality.collate(batch["media"].to_pylist(), cfg.input_spec).to(device)  # (B, C, H, W)
         y = torch.tensor(batch["label"].to_numpy(), dtype=torch.long, device=device)  # (B,)
         w = torch.tensor(batch["weight"].to_numpy(), device=device)  # (B,)
@@ -124,17 +221,22 @@ def _train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    net: Classifier, modality: Modality, cfg: LoopConfig, rows: pa.Table, device: torch.device
+    net: Classifier,
+    modality: Modality,
+    cfg: LoopConfig,
+    rows: Iterable[pa.Table],
+    device: torch.device,
 ) -> dict[str, Any]:
-    """Metrics of ``net`` on this rank's ``rows``, summed over all ranks (the metrics
+    """Metrics of ``net`` on this rank's batches ``rows``, summed over all ranks (the metrics
     dict of ``flywheel.train.metrics.summarize``)."""
     k = len(cfg.class_names)
     was_training = net.training
     net.eval()
     confusion = np.zeros((k, k), dtype=np.int64)
     calibration = np.zeros((3, N_BINS), dtype=np.float64)
-    for start in range(0, rows.num_rows, cfg.batch_size):
-        batch = rows.slice(start, cfg.batch_size)
+    for batch in rows:
+        if batch.num_rows == 0:
+            continue
         x = modality.collate(batch["media"].to_pylist(), cfg.input_spec).to(device)
         probs = net(x).softmax(dim=-1).cpu().numpy()  # (B, K)
         labels = batch["label"].to_numpy()  # (B,)

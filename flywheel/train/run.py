@@ -31,6 +31,7 @@ from flywheel.train.loop import LoopConfig, train_loop_per_worker
 from flywheel.train.metrics import format_confusion
 from flywheel.train.network import Classifier, load_weights
 from flywheel.train.registry import Models, model_row
+from flywheel.train.stream import MediaSource, dataset_factory, worker_cpus
 
 EpochCallback = Callable[[dict[str, Any]], None]
 
@@ -250,7 +251,8 @@ def _fit(
     on_epoch: EpochCallback | None,
 ) -> tuple[bytes, dict[str, Any]]:
     """Run the TorchTrainer; returns (checkpoint bytes, final metrics)."""
-    from ray.train import FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+    from ray.data import ExecutionOptions
+    from ray.train import DataConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
     from ray.util.queue import Queue
 
@@ -268,17 +270,32 @@ def _fit(
         freeze_backbone=config.freeze_backbone,
         model_version=version,
     )
+    media = MediaSource.of(Lake(settings), start.data.snapshot_ids["samples"], start.data.modality)
+    cpus = float(ray.cluster_resources().get("CPU", 1))
     trainer = TorchTrainer(
         train_loop_per_worker,  # type: ignore[arg-type]  # Ray keeps rank 0's return value
         train_loop_config={
             "loop": loop,
-            "train": ray.put(start.data.train),
-            "eval": ray.put(start.data.eval),
             "n_train": start.data.train.num_rows,
             "init_state": ray.put(start.model.state_dict()),
             "progress": progress,
         },
-        scaling_config=ScalingConfig(num_workers=config.workers, use_gpu=config.gpu),
+        datasets={
+            "train": dataset_factory(media, start.data.train),
+            "eval": dataset_factory(media, start.data.eval),
+        },
+        # Each worker reads all of `eval` and scores its own hash slice of it (exact
+        # metrics for any worker count); `train` is split into equal streaming shards.
+        # Preserved order makes a seeded run repeatable on one worker.
+        dataset_config=DataConfig(
+            datasets_to_split=["train"],
+            execution_options=ExecutionOptions(preserve_order=True),
+        ),
+        scaling_config=ScalingConfig(
+            num_workers=config.workers,
+            use_gpu=config.gpu,
+            resources_per_worker={"CPU": worker_cpus(cpus, config.workers)},
+        ),
         # ray.train.RunConfig is Train V2's (logging_config) at run time; mypy sees V1's.
         run_config=RunConfig(  # type: ignore[call-arg]
             name=f"flywheel-train-{version}-{uuid.uuid4().hex[:8]}",
