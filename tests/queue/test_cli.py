@@ -85,7 +85,7 @@ def test_queue_vendor_and_export_commands(
     assert labels.num_rows == 4
 
     code, out, _ = run(capsys, settings, "vendor", "revoke", "acme")
-    assert out == "revoked vendor acme\n"
+    assert out == "revoked vendor acme (0 leased tasks back in their queues)\n"
     code, _, err = run(capsys, settings, "vendor", "revoke", "acme")
     assert code == 2 and "no active vendor named 'acme'" in err
 
