@@ -10,6 +10,7 @@ pick again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,11 +90,11 @@ def lease(
     return Lease(lease_id, expires, q, tasks)
 
 
-def _one_per_sample(rows: list[Any], limit: int) -> list[Any]:
+def _one_per_sample(rows: Sequence[Any], limit: int) -> list[Any]:
     """The first ``limit`` rows, at most one per sample: two copies of a gold sample in
     one lease would tell the vendor which tasks are gold."""
     seen: set[str] = set()
-    kept = []
+    kept: list[Any] = []
     for row in rows:
         if row.sample_id not in seen and len(kept) < limit:
             seen.add(row.sample_id)
