@@ -92,8 +92,12 @@ def run_config(
     answered = [0]
     errors = [0]
     lock = threading.Lock()
-    start_gate = threading.Barrier(clients + 1)
     stop_at = [0.0]
+    # The clock starts when the last client is ready (building 32 clients on a loaded
+    # box can take longer than the run), set by the barrier before it lets anyone go.
+    start_gate = threading.Barrier(
+        clients + 1, action=lambda: stop_at.__setitem__(0, time.perf_counter() + duration)
+    )
 
     def client(i: int) -> None:
         headers = {"Authorization": f"Bearer {token}"}
@@ -107,6 +111,8 @@ def run_config(
                 if r.status_code != 200 or not tasks:
                     with lock:
                         errors[0] += r.status_code != 200
+                    if r.status_code != 200:
+                        print(f"lease answered {r.status_code}: {r.text[:200]}", file=sys.stderr)
                     break  # queue exhausted (or failing): stop this client
                 body = {
                     "lease_id": r.json()["lease_id"],
@@ -126,16 +132,15 @@ def run_config(
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for th in threads:
         th.start()
-    stop_at[0] = time.perf_counter() + duration
-    began = time.perf_counter()
     server_cpu = cpu_seconds(pid)
     start_gate.wait()
+    began = time.perf_counter()
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - began
     server_cpu = cpu_seconds(pid) - server_cpu
     calls = len(lease_ms) + len(submit_ms)
-    lease_a, submit_a = np.array(lease_ms), np.array(submit_ms)
+    lease_a, submit_a = np.array(lease_ms or [np.nan]), np.array(submit_ms or [np.nan])
     return {
         "tasks_per_s": answered[0] / elapsed,
         "lease_p50": float(np.percentile(lease_a, 50)),
