@@ -367,12 +367,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return _error(422, f"{where}: {first.get('msg', 'invalid request')}")
 
     @app.exception_handler(HTTPException)
-    async def http_error(request: Request, err: HTTPException) -> JSONResponse:
-        if err.status_code == 413:  # FastAPI's max_body_size, before the body was read
-            limit = _BODY_LIMITS.get(
-                request.url.path, request.app.state.flywheel.config.max_body_bytes
-            )
-            return _error(413, f"request body over {limit} bytes; send less per request")
+    async def http_error(_request: Request, err: HTTPException) -> JSONResponse:
         return _error(err.status_code, str(err.detail))
 
     @app.exception_handler(DataError)
