@@ -103,6 +103,8 @@ def entry_problem(path: str, max_bytes: int) -> tuple[str, str] | None:
             return "too_large", f"{st.st_size} bytes, over the {max_bytes}-byte cap (--max-file-mb)"
         return None
     if stat.S_ISDIR(mode):
+        if not os.path.islink(path):  # a manifest line naming a folder
+            return "directory", "a directory, not a file; ingest it as a source itself"
         return "linked_directory", "a link to a directory; ingest its target as a source itself"
     for test, reason in _SPECIAL:
         if test(mode):
