@@ -4,7 +4,8 @@ Each request is one database transaction that also checks the bearer token. Erro
 to status codes in one table (``_STATUS``) and always carry ``{"error": "..."}``.
 
 Run it with ``flywheel serve``, or on any ASGI host with
-``uvicorn --factory flywheel.queue.api:create_app_from_env``. Regenerate the checked-in
+``uvicorn --factory flywheel.queue.api:create_app_from_env`` (add ``--http h11
+--h11-max-incomplete-event-size 16384`` to bound the request head as serve does). Regenerate the checked-in
 OpenAPI document with ``python -m flywheel.queue.api schemas/openapi.json``.
 """
 
