@@ -114,3 +114,29 @@ def test_every_entry_is_a_sample_or_a_quarantine_row_with_its_reason(
     ]
     again = ingest(settings, config)  # a re-run records nothing twice
     assert again.new == 0 and again.quarantine_new == 0
+
+
+def test_an_s3_object_over_the_cap_is_quarantined_by_its_listed_size(
+    s3, s3_bucket: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import boto3
+
+    from flywheel.ingest.sources import list_source
+
+    client = boto3.client("s3", **s3.client_kwargs())
+    client.put_object(Bucket=s3_bucket, Key="caps/small.png", Body=_png(4))
+    client.put_object(Bucket=s3_bucket, Key="caps/big.png", Body=_png(5) + b"\0" * (2 << 20))
+    s3_settings = S3Settings(
+        endpoint=s3.endpoint, region=s3.region,
+        access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key,
+    )  # fmt: skip
+    listing = list_source(f"s3://{s3_bucket}/caps", s3_settings)
+    config = InspectConfig(
+        source=listing.source, split="pool", run_id="r", taxonomy=Taxonomy((), {}),
+        media_prefix=str(tmp_path / "media"), s3=s3_settings, max_file_bytes=1 << 20,
+    )  # fmt: skip
+    samples, quarantine = inspect_items(listing.items, config)
+    assert samples["source_ref"].to_pylist() == ["small.png"]
+    assert quarantine.select(["source_ref", "reason"]).to_pylist() == [
+        {"source_ref": "big.png", "reason": "too_large"}
+    ]
