@@ -280,6 +280,7 @@ def annotator_lines(
     settings: Settings,
 ) -> tuple[list[str], list[tuple[str, float | None, float | None]]]:
     """Accuracy of each annotator on gold (and Dawid-Skene's estimate)."""
+    from flywheel.queue.names import printable
     from flywheel.queue.stats import queue_stats
     from flywheel.queue.store import open_engine
 
@@ -288,7 +289,9 @@ def annotator_lines(
         stats = queue_stats(engine, QUEUE, refresh=True)[0]
     finally:
         engine.dispose()
-    rows = [(a.annotator, a.gold_accuracy, a.estimated_accuracy) for a in stats.annotators]
+    rows = [
+        (printable(a.annotator), a.gold_accuracy, a.estimated_accuracy) for a in stats.annotators
+    ]
     lines = [f"queue {QUEUE}: {stats.done} tasks done, agreement {stats.agreement or 0:.2f}"]
     for name, gold, est in rows:
         flag = "  <- caught by the gold tasks" if gold is not None and gold < 0.8 else ""

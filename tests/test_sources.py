@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,22 @@ def test_manifest_file_source_lists_only_its_lines(tmp_path: Path) -> None:
 def test_missing_source(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="does not exist"):
         list_source(str(tmp_path / "nothing"), S3Settings())
+
+
+def test_a_manifest_source_names_entries_without_walking_the_tree(tmp_path: Path) -> None:
+    from flywheel.ingest.sources import entry_problem
+
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    manifest = tmp_path / "list.jsonl"
+    lines = [{"path": p} for p in ("a.png", "folder", "pipe.png", "gone.png")]
+    lines.append({"path": "a.png", "source_ref": "other"})  # conflicts with line 1
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    listing = list_source(str(manifest), S3Settings())
+    assert [i.rel_path for i in listing.items] == ["a.png", "folder", "pipe.png"]
+    assert [(p.line_no, p.reason) for p in listing.problems] == [
+        (4, "missing_file"), (5, "conflicting_manifest_line"),
+    ]  # fmt: skip
+    reasons = [entry_problem(i.uri, 1 << 20) for i in listing.items]
+    assert [r and r[0] for r in reasons] == [None, "directory", "named_pipe"]

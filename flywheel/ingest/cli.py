@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from flywheel.config import Settings
+from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES
 from flywheel.ingest.run import SPLITS, IngestConfig
 from flywheel.ingest.run import ingest as run_ingest
 
@@ -22,6 +23,13 @@ from flywheel.ingest.run import ingest as run_ingest
 @click.option(
     "--workers", type=int, default=None, help="Ray actors (default: one per cluster CPU)."
 )
+@click.option(
+    "--max-file-mb",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_FILE_BYTES >> 20,
+    show_default=True,
+    help="Files larger than this (MiB) are quarantined (too_large) without being read.",
+)
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @click.pass_obj
 def ingest(
@@ -31,6 +39,7 @@ def ingest(
     modality: str | None,
     split: str,
     workers: int | None,
+    max_file_mb: int,
     no_progress: bool,
 ) -> None:
     """Ingest SOURCE (a folder, a manifest.jsonl, or an s3:// prefix) into the lake."""
@@ -40,6 +49,7 @@ def ingest(
         modality=modality,
         split=split,
         workers=workers,
+        max_file_bytes=max_file_mb << 20,
         progress=not no_progress,
     )
     summary = run_ingest(settings, config)

@@ -8,6 +8,8 @@ test can call them alike. Every item becomes exactly one row: a sample or a quar
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ import filetype
 import pyarrow as pa
 
 from flywheel.config import S3Settings
-from flywheel.ingest.sources import SourceItem
+from flywheel.ingest.sources import EntryProblem, SourceItem, entry_problem, path_hash
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake.schema import QUARANTINE, SAMPLES
 from flywheel.lake.storage import put_bytes_if_absent, read_bytes
@@ -50,6 +52,9 @@ _MEDIA_EXTS = {
 }
 
 
+DEFAULT_MAX_FILE_BYTES = 128 << 20  # media clips and images; a worker holds one at a time
+
+
 @dataclass(frozen=True)
 class InspectConfig:
     """What a worker needs to know; shipped to every Ray actor."""
@@ -62,6 +67,7 @@ class InspectConfig:
     s3: S3Settings
     modality: str | None = None  # None: choose per item from the magic bytes
     inline_max_bytes: int = 1 << 20
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # larger files are quarantined unread
     modality_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
@@ -100,15 +106,59 @@ class _Quarantine(Exception):
         self.mime, self.modality = mime, modality
 
 
+def entry_rows(entries: Sequence[EntryProblem], config: InspectConfig) -> pa.Table:
+    """Quarantine rows for entries the listing did not descend into or could not list."""
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "content_hash": e.content_hash,
+            "reason": e.reason,
+            "detail": e.detail,
+            "modality": None,
+            "mime": None,
+            "source": config.source,
+            "source_ref": e.rel_path,
+            "source_path": e.uri,
+            "ingest_run": config.run_id,
+            "quarantined_at": now,
+        }
+        for e in entries
+    ]
+    return pa.Table.from_pylist(rows, schema=QUARANTINE)
+
+
+def _read(item: SourceItem, config: InspectConfig) -> bytes:
+    """The item's bytes, if it is a regular file within the size cap; else a quarantine.
+    A local entry is checked with stat before it is opened, and opened non-blocking (a
+    pipe swapped in after the check cannot hang the worker), then read up to the cap."""
+    cap = config.max_file_bytes
+    local = item.uri.startswith("/")
+    problem = entry_problem(item.uri, cap) if local else None
+    if problem is None and item.size is not None and item.size > cap:
+        problem = ("too_large", f"{item.size} bytes, over the {cap}-byte cap (--max-file-mb)")
+    if problem is not None:
+        raise _Quarantine(*problem, path_hash(item.uri))
+    try:
+        if not local:
+            return read_bytes(item.uri, config.s3)
+        fd = os.open(item.uri, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise _Quarantine("not_regular_file", "changed after listing", path_hash(item.uri))
+            data = f.read(cap + 1)
+    except OSError as err:
+        raise _Quarantine("unreadable", f"cannot read: {err}", path_hash(item.uri)) from None
+    if len(data) > cap:
+        raise _Quarantine(
+            "too_large", f"over the {cap}-byte cap (--max-file-mb)", path_hash(item.uri)
+        )
+    return data
+
+
 def _inspect_one(
     item: SourceItem, config: InspectConfig, modalities: dict[str, Modality]
 ) -> dict[str, object]:
-    try:
-        data = read_bytes(item.uri, config.s3)
-    except OSError as err:
-        raise _Quarantine(
-            "unreadable", f"cannot read: {err}", hashlib.sha256(b"").hexdigest()
-        ) from None
+    data = _read(item, config)
     digest = hashlib.sha256(data).hexdigest()
     ext = _ext(item.rel_path)
     kind = filetype.guess(data)

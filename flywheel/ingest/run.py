@@ -18,11 +18,12 @@ from tqdm import tqdm
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.ingest.commit import Committer
-from flywheel.ingest.inspect import InspectConfig
+from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry_rows
 from flywheel.ingest.sources import Listing, SourceItem, list_source
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.ingest.worker import IngestWorker
 from flywheel.lake import Lake
+from flywheel.lake.schema import SAMPLES
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
 
@@ -40,6 +41,7 @@ class IngestConfig:
     chunk_size: int = 256
     workers: int | None = None  # None: one actor per CPU of the cluster
     inline_max_bytes: int = 1 << 20
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # larger files are quarantined unread
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class IngestConfig:
             )
         if self.chunk_size < 1 or (self.workers is not None and self.workers < 1):
             raise ConfigError("chunk_size and workers must be at least 1")
+        if self.max_file_bytes < 1:
+            raise ConfigError(f"the file size cap {self.max_file_bytes} must be at least 1 byte")
 
 
 @dataclass
@@ -103,9 +107,11 @@ def ingest(settings: Settings, config: IngestConfig) -> IngestSummary:
         s3=settings.s3,
         modality=config.modality,
         inline_max_bytes=config.inline_max_bytes,
+        max_file_bytes=config.max_file_bytes,
     )
     committer = Committer(lake, run_id, listing.source)
     committer.add_manifest_problems(listing.problems, inspect_config)
+    committer.add(SAMPLES.empty_table(), entry_rows(listing.entries, inspect_config))
     for samples, quarantine in _inspect_on_ray(settings, listing, inspect_config, config):
         committer.add(samples, quarantine)
     summary = IngestSummary(

@@ -1,15 +1,18 @@
 """Ingest sources: a folder (with an optional ``manifest.jsonl`` at its top), a manifest
 file, or an ``s3://`` prefix. Enumeration runs on the driver and is cheap (names and
-tags only); the bytes are read by the workers.
+tags only); the bytes are read by the workers, which read regular files only
+(``entry_problem``; docs/decisions/ingest-entries.md).
 
 A manifest line is ``{"path": "<relative path>", "tags": ["#cat"], "source_ref": "id"}``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
@@ -31,6 +34,7 @@ class SourceItem:
     rel_path: str  # path relative to the source root, posix style
     source_ref: str
     tags: tuple[str, ...] = ()
+    size: int | None = None  # bytes, when the listing knows it (S3)
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,28 @@ class ManifestProblem:
 
     line_no: int
     raw: bytes
-    reason: str  # bad_manifest_line | missing_file
+    reason: str  # bad_manifest_line | missing_file | conflicting_manifest_line
     detail: str
     rel_path: str = ""
 
     @property
     def content_hash(self) -> str:
         return hashlib.sha256(self.raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class EntryProblem:
+    """A folder entry the listing does not descend into or cannot list (a link to a
+    directory, a directory it may not read); it becomes a quarantine row."""
+
+    uri: str
+    rel_path: str
+    reason: str  # linked_directory | link_loop | broken_link | unreadable_directory
+    detail: str
+
+    @property
+    def content_hash(self) -> str:  # nothing was read: the hash of where it is
+        return path_hash(self.uri)
 
 
 @dataclass
@@ -55,8 +74,50 @@ class Listing:
     source: str
     items: list[SourceItem] = field(default_factory=list)
     problems: list[ManifestProblem] = field(default_factory=list)
+    entries: list[EntryProblem] = field(default_factory=list)
     sidecars: int = 0
     manifest_uri: str | None = None
+
+
+def path_hash(uri: str) -> str:
+    """The quarantine ``content_hash`` of an entry that was never read."""
+    return hashlib.sha256(uri.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def entry_problem(path: str, max_bytes: int) -> tuple[str, str] | None:
+    """Why the local entry at ``path`` is not read, as (reason, detail), or None for a
+    regular file of at most ``max_bytes``. Only ``stat`` and ``lstat``: a pipe, device
+    or socket is never opened. A link to a regular file is followed (symlink farms are
+    a legitimate way to lay out a data set); a link to a directory is not."""
+    try:
+        st = os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "link_loop", "a symbolic link that points back into itself"
+        if os.path.islink(path):
+            return "broken_link", f"a symbolic link to {os.readlink(path)}, which does not exist"
+        return "unreadable", f"cannot stat: {err.strerror}"
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        if st.st_size > max_bytes:
+            return "too_large", f"{st.st_size} bytes, over the {max_bytes}-byte cap (--max-file-mb)"
+        return None
+    if stat.S_ISDIR(mode):
+        if not os.path.islink(path):  # a manifest line naming a folder
+            return "directory", "a directory, not a file; ingest it as a source itself"
+        return "linked_directory", "a link to a directory; ingest its target as a source itself"
+    for test, reason in _SPECIAL:
+        if test(mode):
+            return reason, f"a {reason.replace('_', ' ')}, not a regular file; not opened"
+    return "not_regular_file", f"file type {stat.S_IFMT(mode):o} is not a regular file"
+
+
+_SPECIAL = (
+    (stat.S_ISFIFO, "named_pipe"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+)
 
 
 def list_source(source: str, s3: S3Settings) -> Listing:
@@ -78,20 +139,37 @@ def _is_sidecar(rel: str) -> bool:
     return name.startswith(".") or os.path.splitext(name)[1].lower() in SIDECAR_SUFFIXES
 
 
-def _walk(root: Path) -> list[str]:
-    """Relative posix paths of every file under ``root``, sorted. os.walk on strings:
-    pathlib costs ~200 us a file, which matters at a million files."""
+def _walk(root: Path, listing: Listing) -> list[str]:
+    """Relative posix paths of every non-directory entry under ``root``, sorted (each is
+    checked by the worker before it is read). Links to directories are not descended
+    and, like directories that cannot be listed, go to ``listing.entries``. os.walk on
+    strings: pathlib costs ~200 us a file, which matters at a million files."""
     base = str(root)
     rels: list[str] = []
-    for dirpath, _dirs, files in os.walk(base):
-        prefix = os.path.relpath(dirpath, base).replace(os.sep, "/")
+
+    def rel_of(path: str) -> str:
+        return os.path.relpath(path, base).replace(os.sep, "/")
+
+    def unlisted(err: OSError) -> None:
+        path = str(err.filename)
+        listing.entries.append(
+            EntryProblem(path, rel_of(path), "unreadable_directory", f"cannot list: {err.strerror}")
+        )
+
+    for dirpath, dirs, files in os.walk(base, onerror=unlisted):
+        prefix = rel_of(dirpath)
+        for d in dirs:
+            path = os.path.join(dirpath, d)
+            if os.path.islink(path):  # os.walk does not follow it; say so
+                reason, detail = entry_problem(path, 0) or ("linked_directory", "")
+                listing.entries.append(EntryProblem(path, rel_of(path), reason, detail))
         rels.extend(f if prefix == "." else f"{prefix}/{f}" for f in files)
     return sorted(rels)
 
 
 def _list_folder(root: Path) -> Listing:
     listing = Listing(source=str(root))
-    rels = _walk(root)
+    rels = _walk(root, listing)
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     manifest = root / MANIFEST_NAME
     if manifest.is_file():
@@ -110,10 +188,9 @@ def _list_folder(root: Path) -> Listing:
 def _list_manifest_file(manifest: Path) -> Listing:
     listing = Listing(source=str(manifest), manifest_uri=str(manifest))
     root = manifest.parent
-    existing = {
-        str(PurePosixPath(p.relative_to(root).as_posix())) for p in root.rglob("*") if p.is_file()
-    }
-    entries = _parse_manifest(manifest.read_bytes(), listing, existing)
+    # Only the named paths are looked at (lexists: a link or a pipe is there, and the
+    # worker says what it is), never the whole tree around the manifest.
+    entries = _parse_manifest(manifest.read_bytes(), listing, _Exists(root))
     for rel, (ref, tags) in sorted(entries.items()):
         listing.items.append(SourceItem(str(root / rel), rel, ref, tags))
     return listing
@@ -131,15 +208,15 @@ def _list_s3(source: str, s3: S3Settings) -> Listing:
     client = s3_client(s3)
     listing = Listing(source=source)
     try:
-        keys = [
-            obj["Key"]
+        sizes = {
+            obj["Key"]: int(obj.get("Size", 0))
             for page in client.get_paginator("list_objects_v2").paginate(
                 Bucket=bucket, Prefix=prefix
             )
             for obj in page.get("Contents", [])
             if not obj["Key"].endswith("/")
-        ]
-        rels = {k[len(prefix) :]: k for k in sorted(keys)}
+        }
+        rels = {k[len(prefix) :]: k for k in sorted(sizes)}
         entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         if MANIFEST_NAME in rels:
             listing.manifest_uri = f"s3://{bucket}/{rels[MANIFEST_NAME]}"
@@ -157,16 +234,28 @@ def _list_s3(source: str, s3: S3Settings) -> Listing:
             listing.sidecars += 1
             continue
         ref, tags = entries.get(rel, (rel, ()))
-        listing.items.append(SourceItem(f"s3://{bucket}/{key}", rel, ref, tags))
+        listing.items.append(SourceItem(f"s3://{bucket}/{key}", rel, ref, tags, sizes[key]))
     return listing
 
 
+class _Exists:
+    """``rel in _Exists(root)``: whether an entry (of any type) is at ``root/rel``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __contains__(self, rel: object) -> bool:
+        return isinstance(rel, str) and os.path.lexists(self.root / rel)
+
+
 def _parse_manifest(
-    body: bytes, listing: Listing, existing: set[str]
+    body: bytes, listing: Listing, existing: set[str] | _Exists
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Parse manifest lines into {rel_path: (source_ref, tags)}; bad lines and lines
-    naming a missing file go to ``listing.problems``."""
+    """Parse manifest lines into {rel_path: (source_ref, tags)}; bad lines, lines
+    naming a missing file, and a second line for a path that says something else (the
+    first line wins) go to ``listing.problems``. An identical repeat adds nothing."""
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+    first_line: dict[str, int] = {}
     for line_no, raw in enumerate(body.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -180,7 +269,15 @@ def _parse_manifest(
                 ManifestProblem(line_no, raw, "missing_file", f"no file at {rel}", rel)
             )
             continue
-        entries.setdefault(rel, (ref or rel, tags))
+        entry = (ref or rel, tags)
+        if rel in entries:
+            if entries[rel] != entry:
+                detail = f"{rel} is given on line {first_line[rel]} with other tags or source_ref"
+                listing.problems.append(
+                    ManifestProblem(line_no, raw, "conflicting_manifest_line", detail, rel)
+                )
+            continue
+        entries[rel], first_line[rel] = entry, line_no
     return entries
 
 

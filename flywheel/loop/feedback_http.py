@@ -17,6 +17,8 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.loop.feedback import MAX_MEDIA_BYTES, FeedbackReport, record_feedback
 
+# The feedback route's body limit: the media (base64) plus the report's few fields.
+FEEDBACK_MAX_BODY_BYTES = (MAX_MEDIA_BYTES * 4) // 3 + (64 << 10)
 _Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
 
 
@@ -42,11 +44,11 @@ class FeedbackIn(BaseModel):
 
 
 class FeedbackOut(BaseModel):
+    """What the vendor learns: the report's id and the sample's id, nothing else (no
+    split, nor whether the sample or the report existed before: no existence oracle)."""
+
     feedback_id: str = Field(description="the same report again gets the same id")
-    sample_id: str
-    split: str = Field(description="regression for new media; else the sample's split")
-    created: bool = Field(description="false when this report was recorded before")
-    ingested: bool = Field(description="true when the media became a new sample")
+    sample_id: str = Field(description="sha256 of the media's bytes, hex")
 
 
 def submit_feedback(settings: Settings, body: FeedbackIn, source: str) -> FeedbackOut:
@@ -68,10 +70,4 @@ def submit_feedback(settings: Settings, body: FeedbackIn, source: str) -> Feedba
         source=source,
     )
     result = record_feedback(settings, report)
-    return FeedbackOut(
-        feedback_id=result.feedback_id,
-        sample_id=result.sample_id,
-        split=result.split,
-        created=result.created,
-        ingested=result.ingested,
-    )
+    return FeedbackOut(feedback_id=result.feedback_id, sample_id=result.sample_id)

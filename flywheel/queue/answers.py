@@ -20,7 +20,7 @@ from flywheel.queue import tables as t
 from flywheel.queue.accuracy import AnnotatorKey, annotator_accuracy
 from flywheel.queue.errors import ConflictError, InvalidAnswerError
 from flywheel.queue.quality import accuracy_weight, weighted_vote
-from flywheel.queue.store import Queue, Vendor, get_queue_by_id, now
+from flywheel.queue.store import Queue, Vendor, get_queue_by_id, now, registered_annotators
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,7 @@ def submit(
             raise NotFoundError(f"no lease {lease_id!r} for vendor {vendor.name!r}")
     known = _known_keys(conn, vendor, sorted({a.idempotency_key for a in answers}))
     new = [a for a in answers if a.idempotency_key not in known]
+    _check_registered(conn, vendor, new)
     tasks = _lock_tasks(conn, vendor, lease_id, new)
     session = _Session(conn, vendor, lease, at, tasks)
     pending: dict[str, int] = {}  # key -> index among the session's new answers
@@ -96,6 +97,18 @@ class _Prior:
     label: str | None
     skip: bool
     idempotency_key: str
+
+
+def _check_registered(conn: Connection, vendor: Vendor, answers: Sequence[Answer]) -> None:
+    """A vendor with registered annotator names answers only under them
+    (docs/decisions/queue-consensus.md): it cannot invent people to reach consensus."""
+    registered = registered_annotators(conn, vendor)
+    for answer in answers:
+        if registered and answer.annotator not in registered:
+            raise InvalidAnswerError(
+                f"annotator {answer.annotator!r} is not registered for vendor {vendor.name!r}; "
+                f"answer as one of: {', '.join(sorted(registered))}"
+            )
 
 
 def is_known(conn: Connection, vendor: Vendor, idempotency_key: str) -> bool:

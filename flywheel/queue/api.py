@@ -4,7 +4,8 @@ Each request is one database transaction that also checks the bearer token. Erro
 to status codes in one table (``_STATUS``) and always carry ``{"error": "..."}``.
 
 Run it with ``flywheel serve``, or on any ASGI host with
-``uvicorn --factory flywheel.queue.api:create_app_from_env``. Regenerate the checked-in
+``uvicorn --factory flywheel.queue.api:create_app_from_env`` (add ``--http h11
+--h11-max-incomplete-event-size 16384`` to bound the request head as serve does). Regenerate the checked-in
 OpenAPI document with ``python -m flywheel.queue.api schemas/openapi.json``.
 """
 
@@ -20,20 +21,26 @@ from datetime import UTC, datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, FlywheelError, NotFoundError, StorageError
-from flywheel.loop.feedback_http import FeedbackIn, FeedbackOut, submit_feedback
-from flywheel.queue import answers, leasing, store
-from flywheel.queue import tables as t
+from flywheel.loop.feedback_http import (
+    FEEDBACK_MAX_BODY_BYTES,
+    FeedbackIn,
+    FeedbackOut,
+    submit_feedback,
+)
+from flywheel.queue import access, answers, leasing, store
 from flywheel.queue.errors import AuthError, ConflictError, InvalidAnswerError
+from flywheel.queue.gate import RequestGate
 from flywheel.queue.media import MediaSource
 from flywheel.queue.models import (
     AnnotationsIn,
@@ -54,7 +61,9 @@ from flywheel.queue.models import (
     TopK,
 )
 
-API_VERSION = "1.0.0"
+API_VERSION = "1.1.0"
+MAX_BODY_BYTES = 1 << 20  # every route but feedback: 500 answers are ~100 KB
+MAX_HEADER_BYTES = 16 << 10  # request headers, all together
 
 # The one place errors become HTTP: first matching class wins.
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -70,15 +79,33 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """Process-level switches of the API. ``exit_after_commit`` is a test hook: the
-    process dies right after an answer's commit, before the reply (crash-safety test)."""
+    """Process-level switches of the API. ``public_url`` is where vendors reach it
+    (``https://labels.example.com``): ``media_url`` is built from it, never from the
+    request's Host header; unset, ``media_url`` is a path relative to the API.
+    ``exit_after_commit`` is a test hook: the process dies right after an answer's
+    commit, before the reply (crash-safety test)."""
 
+    public_url: str | None = None
+    max_body_bytes: int = MAX_BODY_BYTES
     exit_after_commit: bool = False
+
+    def __post_init__(self) -> None:
+        url = self.public_url
+        if url is not None and not (url.startswith(("http://", "https://")) and "?" not in url):
+            raise ConfigError(
+                f"public URL {url!r} must be an http(s) base URL such as https://labels.example.com"
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
         env = os.environ if environ is None else environ
-        return cls(exit_after_commit=env.get("FLYWHEEL_TEST_EXIT_AFTER_COMMIT") == "1")
+        return cls(
+            public_url=env.get("FLYWHEEL_PUBLIC_URL") or None,
+            exit_after_commit=env.get("FLYWHEEL_TEST_EXIT_AFTER_COMMIT") == "1",
+        )
+
+    def media_url(self, task_id: int) -> str:
+        return f"{(self.public_url or '').rstrip('/')}/v1/media/{task_id}"
 
 
 class _State:
@@ -97,10 +124,23 @@ class _State:
                 self._engine = store.open_engine(self.settings.catalog_uri)
             return self._engine
 
+    def token_known(self, token: str) -> bool:
+        """Whether ``token`` is an active vendor's; a database error answers True so
+        the route reports it (503) as it does for any request."""
+        try:
+            store.run_transaction(self.engine, lambda conn: store.authenticate(conn, token))
+        except AuthError:
+            return False
+        except OperationalError:
+            return True
+        return True
 
+
+# Routes whose body may be larger than ApiConfig.max_body_bytes.
+_BODY_LIMITS = {"/v1/feedback": FEEDBACK_MAX_BODY_BYTES}
 _bearer = HTTPBearer(auto_error=False, description="the token from `flywheel vendor add`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorOut} for code in (401, 404, 409, 422)
+    code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422, 431, 503)
 }
 
 
@@ -126,6 +166,14 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
     app.state.flywheel = state
     _add_error_handlers(app)
 
+    async def known(token: str) -> bool:
+        return await to_thread.run_sync(state.token_known, token)
+
+    def limit(path: str) -> int:
+        return _BODY_LIMITS.get(path, state.config.max_body_bytes)
+
+    app.add_middleware(RequestGate, limit=limit, known=known, max_header_bytes=MAX_HEADER_BYTES)
+
     def run(work: Any) -> Any:
         return store.run_transaction(state.engine, work)
 
@@ -150,8 +198,14 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
             ]
         )
 
-    @app.post("/v1/queues/{queue}/lease", response_model=LeaseOut, tags=["leases"])
-    def post_lease(queue: QueueName, body: LeaseIn, token: Token, request: Request) -> LeaseOut:
+    # Per route, not app-wide: FastAPI's app-wide limiter sits outside the gate and
+    # would answer the gate's own 401s in its place.
+    small = state.config.max_body_bytes
+
+    @app.post(
+        "/v1/queues/{queue}/lease", response_model=LeaseOut, tags=["leases"], max_body_size=small
+    )
+    def post_lease(queue: QueueName, body: LeaseIn, token: Token) -> LeaseOut:
         """Lease up to `max_tasks` tasks; they are yours until `expires_at`."""
 
         def work(conn: Any) -> leasing.Lease:
@@ -161,7 +215,6 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
         lease = run(work)
         seconds = int((lease.expires_at or 0) - store.now()) if lease.expires_at else 0
         urls = state.media.presigned_urls([x.sample_id for x in lease.tasks], seconds)
-        base = str(request.base_url).rstrip("/")
         return LeaseOut(
             lease_id=lease.lease_id,
             expires_at=_when(lease.expires_at),
@@ -170,7 +223,7 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
                     task_id=x.task_id,
                     sample_id=x.sample_id,
                     kind=x.kind,
-                    media_url=urls.get(x.sample_id, f"{base}/v1/media/{x.task_id}"),
+                    media_url=urls.get(x.sample_id) or state.config.media_url(x.task_id),
                     labels=list(x.labels),
                     prefill=_prefill(x.prefill),
                 )
@@ -178,7 +231,12 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
             ],
         )
 
-    @app.post("/v1/leases/{lease_id}/heartbeat", response_model=HeartbeatOut, tags=["leases"])
+    @app.post(
+        "/v1/leases/{lease_id}/heartbeat",
+        response_model=HeartbeatOut,
+        tags=["leases"],
+        max_body_size=small,
+    )
     def post_heartbeat(
         lease_id: Annotated[LeaseId, Path()], token: Token, body: HeartbeatIn | None = None
     ) -> HeartbeatOut:
@@ -203,7 +261,9 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
 
         return ReleaseOut(lease_id=lease_id, returned=run(work))
 
-    @app.post("/v1/annotations", response_model=AnnotationsOut, tags=["annotations"])
+    @app.post(
+        "/v1/annotations", response_model=AnnotationsOut, tags=["annotations"], max_body_size=small
+    )
     def post_annotations(body: AnnotationsIn, token: Token) -> AnnotationsOut:
         """Submit answers, all or none. Retrying with the same idempotency keys returns
         the same result and stores nothing new. After the lease expired an answer is
@@ -241,19 +301,10 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
         },
     )
     def get_media(task_id: Annotated[TaskId, Path()], token: Token) -> Response:
-        """The media of a task in one of this vendor's queues."""
+        """The media of a task this vendor holds in a live lease or has answered."""
 
         def work(conn: Any) -> tuple[str, int]:
-            vendor = store.authenticate(conn, token)
-            row = conn.execute(
-                select(t.tasks.c.sample_id, t.queues.c.lease_seconds)
-                .join(t.queues, t.queues.c.id == t.tasks.c.queue_id)
-                .join(t.vendor_queues, t.vendor_queues.c.queue_id == t.tasks.c.queue_id)
-                .where(t.tasks.c.id == task_id, t.vendor_queues.c.vendor_id == vendor.id)
-            ).first()
-            if row is None:
-                raise NotFoundError(f"no task {task_id} in the queues of vendor {vendor.name!r}")
-            return row.sample_id, row.lease_seconds
+            return access.media_task(conn, store.authenticate(conn, token), task_id)
 
         sample_id, seconds = run(work)
         media = state.media.fetch(sample_id, seconds)
@@ -261,11 +312,25 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
             return RedirectResponse(media.redirect, status_code=307)
         return Response(content=media.data, media_type=media.mime)
 
-    @app.post("/v1/feedback", response_model=FeedbackOut, tags=["feedback"])
+    @app.post(
+        "/v1/feedback",
+        response_model=FeedbackOut,
+        tags=["feedback"],
+        max_body_size=_BODY_LIMITS["/v1/feedback"],
+    )
     def post_feedback(body: FeedbackIn, token: Token) -> FeedbackOut:
         """Report a bad model output; the sample joins the regression gallery that
-        every candidate model is gated on. The same report twice is recorded once."""
-        vendor = run(lambda conn: store.authenticate(conn, token))
+        every candidate model is gated on. The same report twice is recorded once.
+        A `sample_id` must be one of the vendor's tasks (else 404, whether or not
+        it exists)."""
+
+        def work(conn: Any) -> store.Vendor:
+            vendor = store.authenticate(conn, token)
+            if body.sample_id is not None:
+                access.check_seen(conn, vendor, body.sample_id)
+            return vendor
+
+        vendor = run(work)
         return submit_feedback(state.settings, body, source=f"api:{vendor.name}")
 
     return app

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, SourceError
 from flywheel.queue import labelstudio, store
+from flywheel.queue.names import printable
 from flywheel.queue.stats import queue_stats
 from flywheel.queue.tasks import add_gold, enqueue
 
@@ -119,12 +120,12 @@ def stats(settings: Settings, name: str | None) -> None:
         )
         for v in s.vendors:
             click.echo(
-                f"  vendor {v.vendor}: gold {v.gold_correct}/{v.gold_answers}{_pct(v.gold_accuracy)}"
+                f"  vendor {printable(v.vendor)}: gold {v.gold_correct}/{v.gold_answers}{_pct(v.gold_accuracy)}"
             )
         for a in s.annotators:
             est = "" if a.estimated_accuracy is None else f", estimated {a.estimated_accuracy:.2f}"
             click.echo(
-                f"    {a.vendor}/{a.annotator}: gold {a.gold_correct}/{a.gold_answers}"
+                f"    {printable(a.vendor)}/{printable(a.annotator)}: gold {a.gold_correct}/{a.gold_answers}"
                 f"{_pct(a.gold_accuracy)}{est}"
             )
     click.echo(f"{len(results)} queue(s)")
@@ -225,10 +226,17 @@ def vendor() -> None:
 @vendor.command("add")
 @click.argument("name")
 @click.option("--queues", required=True, help="Comma-separated queue names.")
+@click.option(
+    "--annotators",
+    default="",
+    help="Comma-separated annotator names the vendor must answer under; each counts once "
+    "towards consensus (one name: the vendor counts as one annotator). Default: trust "
+    "the names it sends.",
+)
 @click.pass_obj
-def vendor_add(settings: Settings, name: str, queues: str) -> None:
+def vendor_add(settings: Settings, name: str, queues: str, annotators: str) -> None:
     """Create vendor NAME; prints its token (shown once) alone on stdout."""
-    token = store.add_vendor(_engine(settings), name, _csv_list(queues))
+    token = store.add_vendor(_engine(settings), name, _csv_list(queues), _csv_list(annotators))
     click.echo(token)
     click.echo(f"added vendor {name} for {queues}; the token above is shown only once", err=True)
 
@@ -237,23 +245,41 @@ def vendor_add(settings: Settings, name: str, queues: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def vendor_revoke(settings: Settings, name: str) -> None:
-    """Revoke vendor NAME's token now."""
-    store.revoke_vendor(_engine(settings), name)
-    click.echo(f"revoked vendor {name}")
+    """Revoke vendor NAME's token now and release its leases."""
+    returned = store.revoke_vendor(_engine(settings), name)
+    click.echo(f"revoked vendor {name} ({returned} leased tasks back in their queues)")
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True)
+@click.option(
+    "--public-url",
+    default=None,
+    help="Base URL vendors reach the API at; media_url is built from it "
+    "(default: $FLYWHEEL_PUBLIC_URL, else media_url is a relative path).",
+)
 @click.pass_obj
-def serve(settings: Settings, host: str, port: int) -> None:
+def serve(settings: Settings, host: str, port: int, public_url: str | None) -> None:
     """Run the vendor HTTP API (uvicorn)."""
+    import dataclasses
+
     import uvicorn
 
-    from flywheel.queue.api import ApiConfig, create_app
+    from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig, create_app
 
+    config = ApiConfig.from_env()
+    if public_url is not None:
+        config = dataclasses.replace(config, public_url=public_url)
     _engine(settings).dispose()  # create the tables before the first request
-    uvicorn.run(create_app(settings, ApiConfig.from_env()), host=host, port=port)
+    # h11, not httptools: only h11 bounds the request head (431-class errors answer 400).
+    uvicorn.run(
+        create_app(settings, config),
+        host=host,
+        port=port,
+        http="h11",
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
+    )
     click.echo(f"stopped serving on {host}:{port}")
 
 

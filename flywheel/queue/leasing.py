@@ -10,6 +10,7 @@ pick again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,13 +62,15 @@ def lease(
             or_(t.tasks.c.lease_id.is_(None), t.tasks.c.lease_expires_at <= at),
         )
         .order_by(t.tasks.c.priority.desc(), t.tasks.c.id)
-        .limit(min(max_tasks, MAX_TASKS_PER_LEASE))
+        # Twice as many as wanted, so the copies of one gold sample dropped below
+        # (at most one per lease) still leave a full lease.
+        .limit(2 * min(max_tasks, MAX_TASKS_PER_LEASE))
     )
     if kind is not None:
         pick = pick.where(t.tasks.c.kind == kind)
     if conn.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
-    rows = conn.execute(pick).all()
+    rows = _one_per_sample(conn.execute(pick).all(), min(max_tasks, MAX_TASKS_PER_LEASE))
     if not rows:
         return Lease(None, None, q, [])
     lease_id = uuid.uuid4().hex
@@ -85,6 +88,18 @@ def lease(
     )
     tasks = [LeasedTask(r.id, r.sample_id, r.kind, q.choices(r.kind), r.prefill) for r in rows]
     return Lease(lease_id, expires, q, tasks)
+
+
+def _one_per_sample(rows: Sequence[Any], limit: int) -> list[Any]:
+    """The first ``limit`` rows, at most one per sample: two copies of a gold sample in
+    one lease would tell the vendor which tasks are gold."""
+    seen: set[str] = set()
+    kept: list[Any] = []
+    for row in rows:
+        if row.sample_id not in seen and len(kept) < limit:
+            seen.add(row.sample_id)
+            kept.append(row)
+    return kept
 
 
 def _own_lease(conn: Connection, vendor: Vendor, lease_id: str) -> Any:

@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 # Printable-ish text: no NUL (PostgreSQL cannot store it), bounded length.
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+# A name shown to people (queue stats, pages): no control characters at all.
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$")
+]
 LeaseId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 TaskId = Annotated[int, Field(ge=1, le=2**53)]
 
@@ -88,7 +92,10 @@ class ReleaseOut(_Model):
 
 class AnswerIn(_Model):
     task_id: TaskId
-    annotator: Text = Field(description="who answered; consensus needs distinct annotators")
+    annotator: Name = Field(
+        description="who answered (no control characters); consensus needs distinct "
+        "annotators, and a vendor with registered names must use one of them"
+    )
     label: Text | None = None
     skip: bool = False
     idempotency_key: Text = Field(description="a resubmission with the same key is a no-op")

@@ -231,12 +231,20 @@ class Vendor:
     name: str
 
 
-def add_vendor(engine: Engine, name: str, queue_names: Sequence[str]) -> str:
+def add_vendor(
+    engine: Engine, name: str, queue_names: Sequence[str], annotators: Sequence[str] = ()
+) -> str:
     """Create a vendor with access to ``queue_names``; returns its new bearer token,
-    which is shown once and stored only as a hash."""
+    which is shown once and stored only as a hash. With ``annotators`` the vendor may
+    answer only under those names (each counts once towards consensus; one name makes
+    the vendor one annotator); without, the names it sends are trusted."""
     names = [q.strip() for q in queue_names if q.strip()]
-    if not name or len(name) > 200:
-        raise ConfigError(f"vendor name {name!r} must be 1-200 characters")
+    people = sorted({a.strip() for a in annotators if a.strip()})
+    if not name or len(name) > 200 or not name.isprintable():
+        raise ConfigError(f"vendor name {name!r} must be 1-200 printable characters")
+    bad = [a for a in people if len(a) > 200 or not a.isprintable()]
+    if bad:
+        raise ConfigError(f"annotator name {bad[0]!r} must be 1-200 printable characters")
     if not names:
         raise ConfigError("--queues must name at least one queue")
     token = secrets.token_urlsafe(32)
@@ -251,24 +259,56 @@ def add_vendor(engine: Engine, name: str, queue_names: Sequence[str]) -> str:
         conn.execute(
             t.vendor_queues.insert(), [{"vendor_id": vendor_id, "queue_id": q} for q in queue_ids]
         )
+        if people:
+            conn.execute(
+                t.vendor_annotators.insert(),
+                [{"vendor_id": vendor_id, "annotator": a} for a in people],
+            )
 
     run_transaction(engine, work)
     return token
 
 
-def revoke_vendor(engine: Engine, name: str) -> None:
-    """Revoke a vendor's token at once; its live leases lapse at their expiry."""
+def registered_annotators(conn: Connection, vendor: Vendor) -> frozenset[str]:
+    """The names ``vendor`` must answer under; empty when its names are trusted."""
+    rows = conn.execute(
+        select(t.vendor_annotators.c.annotator).where(t.vendor_annotators.c.vendor_id == vendor.id)
+    )
+    return frozenset(r.annotator for r in rows)
 
-    def work(conn: Connection) -> None:
+
+def revoke_vendor(engine: Engine, name: str) -> int:
+    """Revoke a vendor's token at once and release its live leases, so their tasks go
+    back to the queue now rather than at expiry. Returns how many tasks went back."""
+
+    def work(conn: Connection) -> int:
+        at = now()
         result = conn.execute(
             t.vendors.update()
             .where(t.vendors.c.name == name, t.vendors.c.revoked_at.is_(None))
-            .values(revoked_at=now())
+            .values(revoked_at=at)
         )
         if result.rowcount == 0:
             raise NotFoundError(f"no active vendor named {name!r}")
+        vendor_id = conn.execute(
+            select(t.vendors.c.id).where(t.vendors.c.name == name)
+        ).scalar_one()
+        live = select(t.leases.c.id).where(
+            t.leases.c.vendor_id == vendor_id, t.leases.c.released_at.is_(None)
+        )
+        returned = conn.execute(
+            t.tasks.update()
+            .where(t.tasks.c.lease_id.in_(live))
+            .values(lease_id=None, lease_expires_at=None)
+        )
+        conn.execute(
+            t.leases.update()
+            .where(t.leases.c.vendor_id == vendor_id, t.leases.c.released_at.is_(None))
+            .values(released_at=at)
+        )
+        return int(returned.rowcount or 0)
 
-    run_transaction(engine, work)
+    return run_transaction(engine, work)
 
 
 def get_vendor(conn: Connection, name: str) -> Vendor:

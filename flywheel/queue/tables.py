@@ -4,7 +4,7 @@ Every name starts with ``aq_`` (annotation queue) so the tables sit beside pyice
 ``iceberg_*`` tables without a clash. Times are UNIX seconds (double precision) taken
 from the API host's clock, the same on SQLite and PostgreSQL.
 
-    aq_queues ─┬─ aq_vendor_queues ── aq_vendors
+    aq_queues ─┬─ aq_vendor_queues ── aq_vendors ── aq_vendor_annotators
                ├─ aq_tasks ── aq_lease_tasks ── aq_leases
                ├─ aq_gold                 aq_annotations (one row per answer)
                └─ aq_labels (one row per decided sample: consensus, verify, gold)
@@ -57,6 +57,16 @@ vendors = Table(
     Column("token_hash", String(64), nullable=False, unique=True),  # sha256 hex
     Column("created_at", Double, nullable=False),
     Column("revoked_at", Double),
+)
+
+# Annotator names an operator registered for a vendor. A vendor with registered names
+# may answer only under them, so consensus counts people the operator knows; one name
+# makes the whole vendor one annotator. A vendor with none is trusted with its names.
+vendor_annotators = Table(
+    "aq_vendor_annotators",
+    metadata,
+    Column("vendor_id", ForeignKey("aq_vendors.id"), primary_key=True),
+    Column("annotator", String(200), primary_key=True),
 )
 
 vendor_queues = Table(

@@ -69,11 +69,16 @@ def enqueue(
             _task_row(q, spec, base - i if spec.priority is None else spec.priority, created)
             for i, spec in enumerate(fresh)
         ]
+        templates = [r["prefill"] for r in task_rows if r["kind"] == "label" and r["prefill"]]
         for gold_row in gold_rows:  # interleave: take a random neighbour's priority
             at = rng.randrange(len(task_rows) + 1)
             neighbour = task_rows[min(at, len(task_rows) - 1)] if task_rows else None
             gold_row["priority"] = neighbour["priority"] if neighbour else base
             gold_row["created_at"] = created
+            answer = gold_row.pop("answer")
+            if gold_row["prefill"] is None and templates:
+                template = rng.choice(templates)
+                gold_row["prefill"] = _prefill_like(template, answer, q.labels, rng)
             task_rows.insert(at, gold_row)
         if task_rows:
             conn.execute(t.tasks.insert(), task_rows)
@@ -206,7 +211,7 @@ def _gold_rows(
         .scalar_subquery()
     )
     pool = conn.execute(
-        select(t.gold.c.sample_id, t.gold.c.prefill, served.label("served")).where(
+        select(t.gold.c.sample_id, t.gold.c.label, t.gold.c.prefill, served.label("served")).where(
             t.gold.c.queue_id == q.id
         )
     ).all()
@@ -224,6 +229,7 @@ def _gold_rows(
                 "sample_id": g.sample_id,
                 "kind": "label",
                 "prefill": g.prefill,
+                "answer": g.label,  # popped before insert: shapes a prefill when none is stored
                 "is_gold": True,
                 "needed": q.consensus,
                 "answers": 0,
@@ -231,6 +237,24 @@ def _gold_rows(
             }
         )
     return rows, min(owed - n_gold, float(len(pool)))
+
+
+def _prefill_like(
+    template: Mapping[str, Any], answer: str, labels: Sequence[str], rng: random.Random
+) -> dict[str, Any]:
+    """A gold copy's prefill in the shape of a neighbour's (same confidence, same top-k
+    probabilities and length), so gold does not stand out by its prefill. The gold
+    answer is on top with the neighbour's confidence as its chance, as a calibrated
+    model's guess would be, so accepting the prefill scores on gold as it does elsewhere.
+    """
+    others = [label for label in labels if label != answer]
+    rng.shuffle(others)
+    confidence = template.get("confidence")
+    right = rng.random() < (0.5 if confidence is None else float(confidence))
+    order = [answer, *others] if right else [others[0], answer, *others[1:]]
+    top_k = [[label, p] for label, (_, p) in zip(order, template.get("top_k") or [], strict=False)]
+    label = order[0] if template.get("label") is not None else None
+    return {"label": label, "confidence": confidence, "top_k": top_k}
 
 
 def add_gold(engine: Engine, queue: str, items: Iterable[Mapping[str, Any]]) -> int:

@@ -28,6 +28,11 @@ from flywheel.submit.target import JobsTarget
 
 # How long a finished log stream may run ahead of the job's final status (seconds).
 STATUS_SETTLE_S = 30.0
+# Right after a head starts, its dashboard answers a submit with "No available agent to
+# submit job" until the job agent registers (a few seconds). Retried this many times,
+# waiting 0.5 s, 1 s, 2 s, 2 s, ... in between (about 15 s in all), then reported.
+NO_AGENT = "No available agent to submit job"
+SUBMIT_ATTEMPTS = 9
 
 
 class _BoundedClient(JobSubmissionClient):
@@ -59,11 +64,19 @@ class JobsClient:
             self._client = _BoundedClient(target)
 
     def submit(self, entrypoint: str, runtime_env: dict[str, Any], metadata: dict[str, str]) -> str:
-        """Upload the working dir (if Ray does not hold it yet) and start the job."""
-        with self._translate():
-            return self._client.submit_job(
-                entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata
-            )
+        """Upload the working dir (if Ray does not hold it yet) and start the job. The
+        head's transient "no available agent" is retried briefly (``SUBMIT_ATTEMPTS``)."""
+        for attempt in range(SUBMIT_ATTEMPTS):
+            try:
+                with self._translate():
+                    return self._client.submit_job(
+                        entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata
+                    )
+            except JobsApiError as err:
+                if NO_AGENT not in str(err) or attempt == SUBMIT_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(0.5 * 2**attempt, 2.0))
+        raise AssertionError("unreachable")
 
     def list_jobs(self) -> list[JobDetails]:
         """Every job the cluster remembers, oldest first."""

@@ -85,7 +85,7 @@ def test_queue_vendor_and_export_commands(
     assert labels.num_rows == 4
 
     code, out, _ = run(capsys, settings, "vendor", "revoke", "acme")
-    assert out == "revoked vendor acme\n"
+    assert out == "revoked vendor acme (0 leased tasks back in their queues)\n"
     code, _, err = run(capsys, settings, "vendor", "revoke", "acme")
     assert code == 2 and "no active vendor named 'acme'" in err
 
@@ -144,3 +144,26 @@ def test_labels_decided_during_an_export_wait_for_their_answers(queue_settings: 
     assert (result.annotations, result.labels) == (3, 3)
     answered = set(lake.read("annotations").column("sample_id").to_pylist())
     assert set(lake.read("labels").column("sample_id").to_pylist()) <= answered
+
+
+def test_queue_stats_prints_annotator_names_safely(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings.root.mkdir(parents=True)
+    engine = store.open_engine(settings.catalog_uri)
+    store.create_queue(engine, "q", ["cat", "dog"])
+    from flywheel.queue.tasks import enqueue
+
+    enqueue(engine, "q", [{"sample_id": "s1"}])
+    token = store.add_vendor(engine, "v", ["q"])
+    forged = "ann\n  vendor boss: gold 99/99 (1.00)\x1b[31m\u202e"
+    with store.transaction(engine) as conn:  # as an import would store it, past the API
+        vendor = store.authenticate(conn, token)
+        got = leasing.lease(conn, vendor, "q", 1)
+        given = [answers.Answer(got.tasks[0].task_id, forged, "cat", False, "k1")]
+        answers.submit(conn, vendor, got.lease_id, given)
+    code, out, err = run(capsys, settings, "queue", "stats", "q")
+    assert code == 0, err
+    assert "\x1b" not in out and "\u202e" not in out, out
+    assert not any(line.startswith("  vendor boss") for line in out.splitlines())
+    assert "ann\\n  vendor boss" in out

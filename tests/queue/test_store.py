@@ -292,3 +292,55 @@ def test_a_batch_decides_tasks_answered_by_annotators_new_to_it(engine: Engine) 
             r.task_id: r.label for r in conn.execute(select(t.labels.c.task_id, t.labels.c.label))
         }
     assert decided == {t1: "cat", t2: "dog"}
+
+
+def test_gold_is_once_per_lease_and_prefilled_like_its_neighbours(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog", "cow"], gold_rate=0.5)
+    add_gold(engine, "q", [{"sample_id": "g1", "label": "dog"}])  # stored without a prefill
+    for start in (0, 10, 20):  # each enqueue owes gold: one copy of g1 each time
+        enqueue(engine, "q", items(3, start), seed=start)
+    a = store.add_vendor(engine, "a", ["q"])
+    got = lease(engine, a, "q", 50)
+    ids = [x.sample_id for x in got.tasks]
+    assert ids.count("g1") == 1 and len(ids) == 10  # 9 regular tasks and one gold copy
+    gold = next(x for x in got.tasks if x.sample_id == "g1")
+    assert gold.prefill is not None and gold.prefill["label"] in ("cat", "dog", "cow")
+    assert gold.prefill["confidence"] == PREFILL["confidence"]
+    assert [p for _, p in gold.prefill["top_k"]] == [p for _, p in PREFILL["top_k"]]
+    assert len(count_copies := [x for x in lease(engine, a, "q", 50).tasks]) == 1  # the next
+    assert count_copies[0].sample_id == "g1"
+
+
+def test_a_vendor_with_registered_annotators_answers_only_as_them(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"], consensus=2)
+    enqueue(engine, "q", items(1))
+    a = store.add_vendor(engine, "a", ["q"], annotators=["a-team"])  # one name: one annotator
+    got = lease(engine, a, "q", 1)
+    task_id = got.tasks[0].task_id
+    with pytest.raises(InvalidAnswerError, match="not registered"):
+        submit(
+            engine, a, got.lease_id, (task_id, "alice", "cat", "k1"), (task_id, "bob", "cat", "k2")
+        )
+    with pytest.raises(ConflictError, match="distinct annotators"):
+        submit(
+            engine,
+            a,
+            got.lease_id,
+            (task_id, "a-team", "cat", "k3"),
+            (task_id, "a-team", "cat", "k4"),
+        )
+    submit(engine, a, got.lease_id, (task_id, "a-team", "cat", "k5"))
+    assert count(engine, t.labels) == 0  # consensus 2 needs another annotator
+    b = store.add_vendor(engine, "b", ["q"])
+    submit(engine, b, lease(engine, b, "q", 1).lease_id, (task_id, "bea", "cat", "k6"))
+    assert count(engine, t.labels) == 1
+
+
+def test_revoking_a_vendor_gives_its_leased_tasks_back(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog"])
+    enqueue(engine, "q", items(3))
+    a, b = store.add_vendor(engine, "a", ["q"]), store.add_vendor(engine, "b", ["q"])
+    assert len(lease(engine, a, "q", 3, seconds=3600).tasks) == 3
+    assert len(lease(engine, b, "q", 3).tasks) == 0
+    assert store.revoke_vendor(engine, "a") == 3
+    assert len(lease(engine, b, "q", 3).tasks) == 3
