@@ -13,6 +13,7 @@ import flywheel
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError, QueryError
 from flywheel.lake import Lake
+from flywheel.lake.commit import Build, Change
 from flywheel.lake.schema import QUARANTINE, TABLE_SCHEMAS, describe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,7 +67,7 @@ def test_a_failed_second_commit_rolls_the_first_back(settings: Settings) -> None
     # Rows that do not fit the samples schema make the second commit fail for real.
     bad = pa.table({"nonsense": [1, 2]})
     with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
-        lake.commit_all([("quarantine", _quarantine_rows(4)), ("samples", bad)], {})
+        lake.commit_all([("quarantine", _rows(_quarantine_rows(4))), ("samples", _rows(bad))])
     assert lake.read("quarantine").num_rows == 1
     assert lake.snapshot_ids() == before
 
@@ -75,9 +76,14 @@ def test_rollback_of_a_table_that_had_no_snapshot_empties_it(settings: Settings)
     lake = Lake(settings)
     with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
         lake.commit_all(
-            [("quarantine", _quarantine_rows(4)), ("samples", pa.table({"x": [1]}))], {}
+            [("quarantine", _rows(_quarantine_rows(4))), ("samples", _rows(pa.table({"x": [1]})))]
         )
     assert lake.read("quarantine").num_rows == 0
+
+
+def _rows(data: pa.Table) -> Build:
+    """A writer that appends ``data`` whatever the table holds."""
+    return lambda _head: Change(append=data)
 
 
 def test_unknown_table(settings: Settings) -> None:

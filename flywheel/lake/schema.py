@@ -105,7 +105,7 @@ MODELS = pa.schema(
         _f("modality", pa.string(), False, "image | audio"),
         _f("arch", pa.string(), False, "network architecture, e.g. small-cnn"),
         _f("class_names", pa.list_(pa.string()), False, "logit i is class_names[i]"),
-        _f("checkpoint_uri", pa.string(), False, "{warehouse}/models/<version>/model.pt"),
+        _f("checkpoint_uri", pa.string(), False, "{warehouse}/models/<version>/<run_id>/model.pt"),
         _f("snapshot_ids", pa.string(), False, "JSON {table: snapshot id} of every table read"),
         _f("holdout", pa.string(), False, "JSON: the evaluation set (test split or hash slice)"),
         _f("n_train", pa.int64(), False, "labelled samples trained on"),

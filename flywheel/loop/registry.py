@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 
 DECIDED = ("promoted", "rejected")
 _VERSION = re.compile(r"^m(\d+)$")
@@ -105,18 +106,27 @@ def decision_row(
 
 
 def record_decision(
-    lake: Lake, candidate: Mapping[str, Any], status: str, reason: str, gate: Mapping[str, Any]
+    lake: Lake,
+    candidate: Mapping[str, Any],
+    status: str,
+    reason: str,
+    gate: Mapping[str, Any],
+    before_commit: CommitHook | None = None,
 ) -> bool:
-    """Append the decision unless one was recorded meanwhile; True when written."""
-    current = ModelHistory.read(lake).latest.get(candidate["version"])
-    if current is not None and current["status"] in DECIDED:
-        return False
-    lake.commit(
-        "models",
-        decision_row(candidate, status, reason, gate),
-        {"flywheel.gate.version": candidate["version"], "flywheel.gate.decision": status},
-    )
-    return True
+    """Append the decision unless one is recorded, deciding from a fresh read on every
+    attempt (two controllers at once record one decision); True when this call wrote it."""
+    version = candidate["version"]
+
+    def build(head: Head) -> Change | None:
+        statuses = head.read(["status"], f"version == '{version}'").column("status")
+        if any(s in DECIDED for s in statuses.to_pylist()):
+            return None
+        return Change(
+            append=decision_row(candidate, status, reason, gate),
+            properties={"flywheel.gate.version": version, "flywheel.gate.decision": status},
+        )
+
+    return commit_fresh(lake, "models", build, before_commit) is not None
 
 
 def format_models(
