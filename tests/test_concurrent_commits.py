@@ -31,24 +31,25 @@ TABLES = {
     "feedback": ("feedback",),
     "ingest": ("samples", "quarantine"),
     "select": ("selections",),
-    "decision": ("models",),
+    "decision": ("models", "model_events"),
     "predictions": ("predictions",),
 }
 KEYS = {
     "annotations": ("annotation_id",),
-    "labels": ("label_id",),
+    "labels": ("sample_id",),
     "feedback": ("feedback_id",),
     "samples": ("sample_id",),
     "quarantine": ("content_hash", "source_ref", "reason"),
     "selections": ("round", "sample_id"),
-    "models": ("version", "status"),
+    "models": ("version",),
+    "model_events": ("version", "status"),
     "predictions": ("model_version", "sample_id"),
 }
 # Columns that differ between two correct runs: clocks, run ids, paths under the root.
 VOLATILE = {
     "answered_at", "decided_at", "reported_at", "ingested_at", "quarantined_at",
     "selected_at", "scored_at", "created_at", "lease_id", "ingest_run", "run_id",
-    "source", "source_path", "media_uri", "detail", "metrics",
+    "source", "source_path", "media_uri", "detail", "metrics", "at",
 }  # fmt: skip
 
 
@@ -71,7 +72,7 @@ def check_invariants(settings: Settings, writer: str) -> None:
         assert len({tuple(r.values()) for r in rows}) == len(rows), f"{name}: a row doubled"
     if writer == "export":
         for name, mark in (("annotations", ANNOTATION_MARK), ("labels", LABEL_MARK)):
-            ids = lake.read(name, columns=[KEYS[name][0]]).column(0).to_pylist()
+            ids = lake.read(name, columns=[f"{name[:-1]}_id"]).column(0).to_pylist()
             assert sorted(ids) == list(range(1, w.N_TASKS + 1)), f"{name}: rows lost"
             assert lake.snapshot_properties(name)[mark] == str(w.N_TASKS)
 

@@ -79,7 +79,11 @@ class Head:
         snap = self.table.current_snapshot()
         self.snapshot_id: int | None = snap.snapshot_id if snap else None
 
-    def read(self, columns: Sequence[str] | None = None, row_filter: str | None = None) -> pa.Table:
+    def read(
+        self,
+        columns: Sequence[str] | None = None,
+        row_filter: str | BooleanExpression | None = None,
+    ) -> pa.Table:
         """Rows of this snapshot (an empty table of the schema when it has none)."""
         kwargs: dict[str, object] = {"snapshot_id": self.snapshot_id}
         if columns is not None:

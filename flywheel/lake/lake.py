@@ -24,6 +24,8 @@ from flywheel.lake.commit import (
 )
 from flywheel.lake.schema import TABLE_SCHEMAS
 
+MIGRATED = ("models", "labels")  # state tables that kept history rows before
+
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.table import Table
@@ -40,6 +42,7 @@ class Lake:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._catalog: SqlCatalog | None = None
+        self._migrated: set[str] = set()  # state tables checked for the old layout
 
     @property
     def catalog(self) -> SqlCatalog:
@@ -69,9 +72,16 @@ class Lake:
             table = self.catalog.create_table_if_not_exists(
                 self.identifier(name), schema=TABLE_SCHEMAS[name], properties=NO_REBASE
             )
-            return ensure_no_rebase(table)  # tables made before the commit discipline
+            table = ensure_no_rebase(table)  # tables made before the commit discipline
         except OSError as err:
             raise StorageError(f"cannot create table {name!r}: {err}") from None
+        if name in MIGRATED and name not in self._migrated:
+            from flywheel.lake.state import migrate
+
+            self._migrated.add(name)  # before: migrate opens the table again
+            migrate(self, name)
+            table = table.refresh()
+        return table
 
     def existing_tables(self) -> list[str]:
         """Names of the tables that exist in the catalog now."""

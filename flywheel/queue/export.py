@@ -13,6 +13,9 @@ another commits id 10. The read therefore takes ``LOCK TABLE ... IN SHARE MODE``
 waits for every transaction still inserting (each holds the sequence value it drew) and
 leaves every later insert a higher id. On SQLite writes are serial anyway.
 
+``labels`` is a state table, one consolidated label per sample: a batch replaces the rows
+of the samples it decides (the latest decision wins) in the same commit that appends them.
+
 Labels never run ahead of their answers: an export first notes the highest label id
 committed (under the same lock), exports answers, then labels only up to that id. A label
 is written in the transaction that records its deciding answer, so every exported label
@@ -27,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.expressions import In, Reference
 from sqlalchemy import Engine, Select, func, select
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
@@ -100,7 +104,14 @@ def export_table(
                 return None
             data = to_arrow(rows).cast(TABLE_SCHEMAS[name])
             batch.mark = int(data.column(0)[-1].as_py())  # ids ascend: the last is the max
-            return Change(append=data, properties={mark_key: str(batch.mark)})
+            props = {mark_key: str(batch.mark)}
+            if name != "labels":
+                return Change(append=data, properties=props)
+            # A state table: a sample's label decided again replaces its row, in one commit.
+            data = _last_per_sample(data)
+            decided = In(term=Reference("sample_id"), values=set(data["sample_id"].to_pylist()))
+            again = head.read(["sample_id"], decided).num_rows  # relabelled samples
+            return Change(delete=decided if again else None, append=data, properties=props)
 
         commit_fresh(lake, name, build, before_commit)
         total += batch.rows
@@ -114,6 +125,12 @@ class _Batch:
 
     rows: int = 0
     mark: int = 0
+
+
+def _last_per_sample(data: pa.Table) -> pa.Table:
+    """The last row of each sample (rows in id order: the latest decision wins)."""
+    last = {sid: i for i, sid in enumerate(data.column("sample_id").to_pylist())}
+    return data.take(sorted(last.values()))
 
 
 def watermark(head: Head, key: str) -> int:

@@ -23,6 +23,7 @@ from flywheel.errors import CommitConflictError, ConfigError
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.state import sync_model_events
 from flywheel.modalities import get_modality
 from flywheel.runtime import ensure_ray
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
@@ -184,7 +185,9 @@ def _register(
             raise CommitConflictError(f"another run registered {version} first; run train again")
         return Change(append=row, properties={"flywheel.train.version": version})
 
+    sync_model_events(lake)  # an event a crash left unrecorded goes first
     commit_fresh(lake, "models", build, before_commit)
+    sync_model_events(lake, before_commit)
     return summary
 
 
