@@ -49,7 +49,7 @@ KEYS = {
 VOLATILE = {
     "answered_at", "decided_at", "reported_at", "ingested_at", "quarantined_at",
     "selected_at", "scored_at", "created_at", "lease_id", "ingest_run", "run_id",
-    "source", "source_path", "media_uri", "detail", "metrics", "at",
+    "source", "source_path", "media_uri", "detail", "metrics", "recorded_at",
 }  # fmt: skip
 
 

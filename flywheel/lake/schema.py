@@ -201,7 +201,7 @@ MODEL_EVENTS = pa.schema(
         _f("reason", pa.string(), False, "why, for people"),
         _f("gate", pa.string(), True, "JSON: the gates' findings behind a decision; null else"),
         _f("run_id", pa.string(), False, "the training run or gate decision that made it"),
-        _f("at", TIMESTAMP, False, "when the status was recorded (UTC)"),
+        _f("recorded_at", TIMESTAMP, False, "when the status was recorded (UTC)"),
     ]
 )
 

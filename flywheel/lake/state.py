@@ -44,7 +44,7 @@ def model_event_rows(models: pa.Table) -> pa.Table:
             "reason": models.column("reason"),
             "gate": pa.array(gates, pa.string()),
             "run_id": models.column("run_id"),
-            "at": models.column("created_at"),
+            "recorded_at": models.column("created_at"),
         }
     ).cast(MODEL_EVENTS)
 

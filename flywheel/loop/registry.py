@@ -45,10 +45,10 @@ class ModelHistory:
         """The audit trail: each status a version took, oldest first, as rows of
         ``models`` with that status, its reason and its time."""
         events = lake.read("model_events").to_pylist()
-        events.sort(key=lambda e: (e["at"], _order(e["version"])))
+        events.sort(key=lambda e: (e["recorded_at"], _order(e["version"])))
         return [
             {**self.latest[e["version"]], "status": e["status"], "reason": e["reason"],
-             "created_at": e["at"]}
+             "created_at": e["recorded_at"]}
             for e in events
             if e["version"] in self.latest
         ]  # fmt: skip
