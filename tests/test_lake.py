@@ -13,7 +13,8 @@ import flywheel
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError, QueryError
 from flywheel.lake import Lake
-from flywheel.lake.schema import QUARANTINE, TABLE_SCHEMAS, describe
+from flywheel.lake.commit import Build, Change
+from flywheel.lake.schema import QUARANTINE, TABLE_SCHEMAS, schema_document
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def test_a_failed_second_commit_rolls_the_first_back(settings: Settings) -> None
     # Rows that do not fit the samples schema make the second commit fail for real.
     bad = pa.table({"nonsense": [1, 2]})
     with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
-        lake.commit_all([("quarantine", _quarantine_rows(4)), ("samples", bad)], {})
+        lake.commit_all([("quarantine", _rows(_quarantine_rows(4))), ("samples", _rows(bad))])
     assert lake.read("quarantine").num_rows == 1
     assert lake.snapshot_ids() == before
 
@@ -75,9 +76,14 @@ def test_rollback_of_a_table_that_had_no_snapshot_empties_it(settings: Settings)
     lake = Lake(settings)
     with pytest.raises((ValueError, pa.ArrowInvalid, KeyError)):
         lake.commit_all(
-            [("quarantine", _quarantine_rows(4)), ("samples", pa.table({"x": [1]}))], {}
+            [("quarantine", _rows(_quarantine_rows(4))), ("samples", _rows(pa.table({"x": [1]})))]
         )
     assert lake.read("quarantine").num_rows == 0
+
+
+def _rows(data: pa.Table) -> Build:
+    """A writer that appends ``data`` whatever the table holds."""
+    return lambda _head: Change(append=data)
 
 
 def test_unknown_table(settings: Settings) -> None:
@@ -114,9 +120,9 @@ def test_settings_read_the_environment_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", sorted(TABLE_SCHEMAS))
 def test_schema_files_match_the_code(name: str) -> None:
     doc = json.loads((REPO / "schemas" / f"{name}.json").read_text())
-    assert doc == {"table": name, "columns": describe(TABLE_SCHEMAS[name])}, (
-        "schemas/ is stale: run scripts/write-schemas"
-    )
+    assert doc == schema_document(name), "schemas/ is stale: run scripts/write-schemas"
+    assert doc["kind"] in ("state", "event")
+    assert set(doc["key"]) <= set(TABLE_SCHEMAS[name].names)
 
 
 def test_issue_contract_columns_exist() -> None:

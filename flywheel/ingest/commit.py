@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from flywheel.ingest.inspect import InspectConfig
 from flywheel.ingest.sources import ManifestProblem
 from flywheel.lake import Lake
+from flywheel.lake.commit import Change, CommitHook, Head
 from flywheel.lake.schema import QUARANTINE, SAMPLES
 
 if TYPE_CHECKING:
@@ -55,7 +56,10 @@ class Committer:
         ]
         self._quarantine.append(pa.Table.from_pylist(rows, schema=QUARANTINE))
 
-    def commit(self, summary: IngestSummary) -> None:
+    def commit(self, summary: IngestSummary, before_commit: CommitHook | None = None) -> None:
+        """Commit what the lake does not hold yet, deciding that from a fresh read of
+        each table on every attempt (``commit_fresh``): concurrent runs of one source
+        land each sample and each quarantine row once. ``before_commit`` is a test hook."""
         samples = pa.concat_tables([SAMPLES.empty_table(), *self._samples])
         quarantine = pa.concat_tables([QUARANTINE.empty_table(), *self._quarantine])
         # Deterministic winner among same-bytes items, whatever order workers finished in.
@@ -63,27 +67,33 @@ class Committer:
         first = _first_occurrences(samples.column("sample_id"))
         summary.duplicates = samples.num_rows - len(first)
         samples = samples.take(first)
-
-        existing = self.lake.read("samples", columns=["sample_id"]).column("sample_id")
-        present = pc.is_in(samples.column("sample_id"), value_set=existing)
-        summary.already_present = pc.sum(present).as_py() or 0
-        new = samples.filter(pc.invert(present))
-
         summary.quarantined = Counter(quarantine.column("reason").to_pylist())
-        known = self.lake.read("quarantine", columns=["content_hash", "source_ref", "reason"])
-        seen = pc.is_in(_quarantine_key(quarantine), value_set=_quarantine_key(known))
-        q_new = quarantine.filter(pc.invert(seen))
-
-        now = pa.scalar(datetime.now(UTC), type=SAMPLES.field("ingested_at").type)
-        new = new.set_column(
-            new.schema.get_field_index("ingested_at"),
+        now = datetime.now(UTC)
+        samples = samples.set_column(
+            samples.schema.get_field_index("ingested_at"),
             "ingested_at",
-            pa.array([now.as_py()] * new.num_rows, type=now.type),
+            pa.array([now] * samples.num_rows, type=SAMPLES.field("ingested_at").type),
         )
+        chosen: dict[str, pa.Table] = {}
+        props = {"flywheel.ingest_run": self.run_id, "flywheel.source": self.source}
+
+        def new_samples(head: Head) -> Change:
+            existing = head.read(["sample_id"]).column("sample_id")
+            present = pc.is_in(samples.column("sample_id"), value_set=existing)
+            summary.already_present = pc.sum(present).as_py() or 0
+            chosen["samples"] = samples.filter(pc.invert(present))
+            return Change(append=chosen["samples"], properties=props)
+
+        def new_quarantine(head: Head) -> Change:
+            known = head.read(["content_hash", "source_ref", "reason"])
+            seen = pc.is_in(_quarantine_key(quarantine), value_set=_quarantine_key(known))
+            chosen["quarantine"] = quarantine.filter(pc.invert(seen))
+            return Change(append=chosen["quarantine"], properties=props)
+
         summary.snapshots = self.lake.commit_all(
-            [("samples", new), ("quarantine", q_new)],
-            {"flywheel.ingest_run": self.run_id, "flywheel.source": self.source},
+            [("samples", new_samples), ("quarantine", new_quarantine)], before_commit
         )
+        new, q_new = chosen["samples"], chosen["quarantine"]
         summary.new = new.num_rows
         summary.quarantine_new = q_new.num_rows
         labels = new.column("weak_label")

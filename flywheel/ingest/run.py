@@ -23,6 +23,7 @@ from flywheel.ingest.sources import Listing, SourceItem, list_source
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.ingest.worker import IngestWorker
 from flywheel.lake import Lake
+from flywheel.lake.commit import CommitHook
 from flywheel.lake.schema import SAMPLES
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
@@ -89,9 +90,12 @@ class IngestSummary:
         ]
 
 
-def ingest(settings: Settings, config: IngestConfig) -> IngestSummary:
+def ingest(
+    settings: Settings, config: IngestConfig, before_commit: CommitHook | None = None
+) -> IngestSummary:
     """Run one ingest. Validates everything that can be checked before any work
-    (taxonomy, source, storage), so bad input fails fast and writes nothing."""
+    (taxonomy, source, storage), so bad input fails fast and writes nothing.
+    ``before_commit`` runs before each catalog commit (a test hook)."""
     started = time.monotonic()
     taxonomy = Taxonomy.load(config.taxonomy)
     lake = Lake(settings)
@@ -120,7 +124,7 @@ def ingest(settings: Settings, config: IngestConfig) -> IngestSummary:
         files=len(listing.items),
         sidecars_skipped=listing.sidecars,
     )
-    committer.commit(summary)
+    committer.commit(summary, before_commit)
     summary.seconds = time.monotonic() - started
     return summary
 

@@ -13,8 +13,18 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from flywheel.config import Settings
-from flywheel.errors import CommitConflictError, NotFoundError, StorageError
+from flywheel.errors import NotFoundError, StorageError
+from flywheel.lake.commit import (
+    NO_REBASE,
+    Build,
+    Change,
+    CommitHook,
+    commit_fresh,
+    ensure_no_rebase,
+)
 from flywheel.lake.schema import TABLE_SCHEMAS
+
+MIGRATED = ("models", "labels")  # state tables that kept history rows before
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -32,6 +42,7 @@ class Lake:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._catalog: SqlCatalog | None = None
+        self._migrated: set[str] = set()  # state tables checked for the old layout
 
     @property
     def catalog(self) -> SqlCatalog:
@@ -58,11 +69,19 @@ class Lake:
                 f"unknown table {name!r}; tables: {', '.join(sorted(TABLE_SCHEMAS))}"
             )
         try:
-            return self.catalog.create_table_if_not_exists(
-                self.identifier(name), schema=TABLE_SCHEMAS[name]
+            table = self.catalog.create_table_if_not_exists(
+                self.identifier(name), schema=TABLE_SCHEMAS[name], properties=NO_REBASE
             )
+            table = ensure_no_rebase(table)  # tables made before the commit discipline
         except OSError as err:
             raise StorageError(f"cannot create table {name!r}: {err}") from None
+        if name in MIGRATED and name not in self._migrated:
+            from flywheel.lake.state import migrate
+
+            self._migrated.add(name)  # before: migrate opens the table again
+            migrate(self, name)
+            table = table.refresh()
+        return table
 
     def existing_tables(self) -> list[str]:
         """Names of the tables that exist in the catalog now."""
@@ -86,45 +105,47 @@ class Lake:
             kwargs["row_filter"] = row_filter
         return table.scan(**kwargs).to_arrow()  # type: ignore[arg-type]
 
-    def commit(self, name: str, data: pa.Table, properties: Mapping[str, str]) -> int | None:
+    def commit(
+        self,
+        name: str,
+        data: pa.Table,
+        properties: Mapping[str, str],
+        before_commit: CommitHook | None = None,
+    ) -> int | None:
         """Append ``data`` to ``name`` as one snapshot carrying ``properties`` in its
-        summary. Returns the new snapshot id (None when ``data`` is empty)."""
-        if data.num_rows == 0:
-            return None
-        table = self.table(name)
-        data = data.cast(TABLE_SCHEMAS[name])
-        try:
-            table.append(data, snapshot_properties=dict(properties))
-        except Exception as err:  # pyiceberg raises CommitFailedException and friends
-            if type(err).__name__ == "CommitFailedException":
-                raise CommitConflictError(
-                    f"another writer committed to {name!r} first; run the command again"
-                ) from None
-            raise
-        snap = table.current_snapshot()
-        return snap.snapshot_id if snap else None
+        summary, whatever the table holds (rows decided without reading it; a write
+        decided by a read uses ``flywheel.lake.commit.commit_fresh``). Returns the new
+        snapshot id (None when ``data`` is empty)."""
+        change = Change(append=data, properties=properties)
+        return commit_fresh(self, name, lambda _head: change, before_commit)
 
     def commit_all(
-        self, parts: Sequence[tuple[str, pa.Table]], properties: Mapping[str, str]
+        self, parts: Sequence[tuple[str, Build]], before_commit: CommitHook | None = None
     ) -> dict[str, int | None]:
-        """Commit several tables as one unit: when a later commit fails, the earlier
-        ones are rolled back to the snapshot they had before, so a run lands whole or
-        not at all. (Iceberg has no multi-table transaction; see
-        docs/decisions/multi-table-commit.md for the crash case.)"""
+        """Commit several tables in turn, each by ``commit_fresh``; when a later commit
+        fails, the earlier ones are rolled back to the snapshot they had before (unless
+        another writer has committed on top meanwhile), so a run lands whole or not at all.
+        (Iceberg has no multi-table transaction; see docs/decisions/multi-table-commit.md
+        for the crash case.)"""
         before = {name: self.current_snapshot_id(name) for name, _ in parts}
         done: dict[str, int | None] = {}
         try:
-            for name, data in parts:
-                done[name] = self.commit(name, data, properties)
+            for name, build in parts:
+                done[name] = commit_fresh(self, name, build, before_commit)
         except BaseException:
             for name, snap_id in done.items():
                 if snap_id is not None:
-                    self._rollback(name, before[name])
+                    self._rollback(name, snap_id, before[name])
             raise
         return done
 
-    def _rollback(self, name: str, snapshot_id: int | None) -> None:
+    def _rollback(self, name: str, ours: int, snapshot_id: int | None) -> None:
+        """Set ``name`` back to ``snapshot_id`` if its head is still ``ours``; the
+        requirement pyiceberg adds makes a concurrent commit fail this, not vanish."""
         table = self.table(name)
+        head = table.current_snapshot()
+        if head is None or head.snapshot_id != ours:
+            return  # another writer built on our snapshot: keep theirs (and ours)
         if snapshot_id is None:
             # The table had no snapshot before: empty it again with a delete snapshot.
             table.delete()

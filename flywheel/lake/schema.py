@@ -2,12 +2,15 @@
 
 This module is the single source of truth; ``schemas/<table>.json`` are generated
 from it (``scripts/write-schemas``) for tools that do not speak
-Python, and a test fails when they are stale.
+Python, and a test fails when they are stale. ``TABLE_KINDS`` says which tables are
+state (one row per key, the current state) and which are events (one row per thing
+that happened), and the key of each.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -105,7 +108,7 @@ MODELS = pa.schema(
         _f("modality", pa.string(), False, "image | audio"),
         _f("arch", pa.string(), False, "network architecture, e.g. small-cnn"),
         _f("class_names", pa.list_(pa.string()), False, "logit i is class_names[i]"),
-        _f("checkpoint_uri", pa.string(), False, "{warehouse}/models/<version>/model.pt"),
+        _f("checkpoint_uri", pa.string(), False, "{warehouse}/models/<version>/<run_id>/model.pt"),
         _f("snapshot_ids", pa.string(), False, "JSON {table: snapshot id} of every table read"),
         _f("holdout", pa.string(), False, "JSON: the evaluation set (test split or hash slice)"),
         _f("n_train", pa.int64(), False, "labelled samples trained on"),
@@ -191,6 +194,17 @@ FEEDBACK = pa.schema(
     ]
 )
 
+MODEL_EVENTS = pa.schema(
+    [
+        _f("version", pa.string(), False, "the model version the event is about"),
+        _f("status", pa.string(), False, "the status it took: candidate | promoted | rejected"),
+        _f("reason", pa.string(), False, "why, for people"),
+        _f("gate", pa.string(), True, "JSON: the gates' findings behind a decision; null else"),
+        _f("run_id", pa.string(), False, "the training run or gate decision that made it"),
+        _f("recorded_at", TIMESTAMP, False, "when the status was recorded (UTC)"),
+    ]
+)
+
 TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "samples": SAMPLES,
     "quarantine": QUARANTINE,
@@ -200,6 +214,37 @@ TABLE_SCHEMAS: dict[str, pa.Schema] = {
     "predictions": PREDICTIONS,
     "selections": SELECTIONS,
     "feedback": FEEDBACK,
+    "model_events": MODEL_EVENTS,
+}
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """What one row of a table is. A ``state`` table holds the current state, one row
+    per ``key`` (history is time travel: ``flywheel sql --as-of``); an ``event`` table
+    records things that happened, one row each, never changed (``key`` is unique too)."""
+
+    kind: str  # state | event
+    key: tuple[str, ...]
+    row: str  # what one row is, for people
+
+
+TABLE_KINDS: dict[str, TableKind] = {
+    "samples": TableKind("state", ("sample_id",), "a unique media item"),
+    "labels": TableKind("state", ("sample_id",), "the consolidated label of a sample"),
+    "models": TableKind("state", ("version",), "a model version, with its current status"),
+    "predictions": TableKind(
+        "state", ("model_version", "sample_id"), "a sample scored by one model version"
+    ),
+    "quarantine": TableKind(
+        "event", ("content_hash", "source_ref", "reason"), "an input rejected by ingest"
+    ),
+    "annotations": TableKind("event", ("annotation_id",), "one annotator's answer to one task"),
+    "selections": TableKind("event", ("round", "sample_id"), "a sample chosen in a round"),
+    "feedback": TableKind("event", ("feedback_id",), "a reported bad output"),
+    "model_events": TableKind(
+        "event", ("version", "status"), "a model version taking a status (the audit trail)"
+    ),
 }
 
 
@@ -216,13 +261,25 @@ def describe(schema: pa.Schema) -> list[dict[str, object]]:
     ]
 
 
+def schema_document(name: str) -> dict[str, object]:
+    """What ``schemas/<name>.json`` holds: the table's kind, key and columns."""
+    kind = TABLE_KINDS[name]
+    return {
+        "table": name,
+        "kind": kind.kind,
+        "key": list(kind.key),
+        "row": kind.row,
+        "columns": describe(TABLE_SCHEMAS[name]),
+    }
+
+
 def write_schema_files(dest: Path) -> list[Path]:
     """Write ``dest/<table>.json`` for every table; returns the paths written."""
     dest.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, schema in TABLE_SCHEMAS.items():
+    for name in TABLE_SCHEMAS:
         path = dest / f"{name}.json"
-        doc = {"table": name, "columns": describe(schema)}
+        doc = schema_document(name)
         path.write_text(json.dumps(doc, indent=2) + "\n")
         written.append(path)
     return written

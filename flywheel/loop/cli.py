@@ -175,15 +175,16 @@ def report_error(settings: Settings, **options: Any) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-@click.option("--history", is_flag=True, help="Every row: training runs and decisions.")
+@click.option("--history", is_flag=True, help="Every status each version took (model_events).")
 @click.pass_obj
 def models(settings: Settings, fmt: str, history: bool) -> None:
     """Model versions: parent, data snapshots, metrics, status and reason (* = current)."""
     from flywheel.lake import Lake
     from flywheel.loop.registry import ModelHistory, format_models
 
-    reg = ModelHistory.read(Lake(settings))
-    rows = reg.rows if history else list(reg.latest.values())
+    lake = Lake(settings)
+    reg = ModelHistory.read(lake)
+    rows = reg.events(lake) if history else list(reg.latest.values())
     if fmt == "json":
         keep = (
             "version",

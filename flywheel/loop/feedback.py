@@ -22,14 +22,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from flywheel.config import Settings
-from flywheel.errors import CommitConflictError, ConfigError, NotFoundError
+from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.loop.errors import MediaRejectedError
 from flywheel.loop.registry import ModelHistory
 
 SAMPLE_ID = re.compile(r"^[0-9a-f]{64}$")
 MAX_MEDIA_BYTES = 20 << 20
-_ATTEMPTS = 4  # commits retried when another writer appended to feedback first
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,17 @@ class FeedbackResult:
         )
 
 
-def record_feedback(settings: Settings, report: FeedbackReport) -> FeedbackResult:
-    """Record ``report`` in the ``feedback`` table; the sample joins the gallery."""
+def record_feedback(
+    settings: Settings, report: FeedbackReport, before_commit: CommitHook | None = None
+) -> FeedbackResult:
+    """Record ``report`` in the ``feedback`` table; the sample joins the gallery.
+    ``before_commit`` runs before each catalog commit (a test hook)."""
     lake = Lake(settings)
     _check_classes(lake, report)
     if report.sample_id is not None:
         sample_id, split, ingested = report.sample_id, _split_of(lake, report.sample_id), False
     else:
-        sample_id, split, ingested = _ingest_media(lake, report)
+        sample_id, split, ingested = _ingest_media(lake, report, before_commit)
     key = "\x1f".join([sample_id, report.expected, report.predicted, report.model_version or ""])
     feedback_id = hashlib.sha256(key.encode()).hexdigest()
     row = {
@@ -98,7 +101,7 @@ def record_feedback(settings: Settings, report: FeedbackReport) -> FeedbackResul
         "note": report.note,
         "source": report.source,
     }
-    created = _commit_once(lake, row)
+    created = _commit_once(lake, row, before_commit)
     return FeedbackResult(feedback_id, sample_id, split, created, ingested)
 
 
@@ -124,21 +127,25 @@ def _split_of(lake: Lake, sample_id: str) -> str:
     return str(rows["split"][0].as_py())
 
 
-def _ingest_media(lake: Lake, report: FeedbackReport) -> tuple[str, str, bool]:
+def _ingest_media(
+    lake: Lake, report: FeedbackReport, before_commit: CommitHook | None
+) -> tuple[str, str, bool]:
     """Run ingest's checks and commit on the one file: (sample id, split, new?)."""
     if report.media_path is not None:
         path = Path(report.media_path).expanduser().absolute()
         if not path.is_file():
             raise ConfigError(f"--media {report.media_path} is not a file")
-        return _ingest_file(lake, path, path.name, str(path))
+        return _ingest_file(lake, path, path.name, str(path), before_commit)
     with tempfile.TemporaryDirectory(prefix="flywheel-feedback-") as tmp:
         name = Path(report.filename).name or "upload"
         path = Path(tmp) / name
         path.write_bytes(report.media or b"")
-        return _ingest_file(lake, path, name, f"upload:{report.source}/{name}")
+        return _ingest_file(lake, path, name, f"upload:{report.source}/{name}", before_commit)
 
 
-def _ingest_file(lake: Lake, path: Path, name: str, recorded_path: str) -> tuple[str, str, bool]:
+def _ingest_file(
+    lake: Lake, path: Path, name: str, recorded_path: str, before_commit: CommitHook | None
+) -> tuple[str, str, bool]:
     from flywheel.ingest.commit import Committer
     from flywheel.ingest.inspect import InspectConfig, inspect_items
     from flywheel.ingest.run import IngestSummary
@@ -162,7 +169,7 @@ def _ingest_file(lake: Lake, path: Path, name: str, recorded_path: str) -> tuple
     committer = Committer(lake, run_id, "feedback")
     committer.add(samples, quarantine)
     summary = IngestSummary(run_id=run_id, source="feedback")
-    committer.commit(summary)
+    committer.commit(summary, before_commit)
     if quarantine.num_rows:
         q = quarantine.to_pylist()[0]
         raise MediaRejectedError(
@@ -173,22 +180,19 @@ def _ingest_file(lake: Lake, path: Path, name: str, recorded_path: str) -> tuple
     return sample_id, _split_of(lake, sample_id), summary.new > 0
 
 
-def _commit_once(lake: Lake, row: Mapping[str, object]) -> bool:
-    """Append ``row`` unless its feedback_id is there; True when appended."""
-    for attempt in range(_ATTEMPTS):
-        known = lake.read(
-            "feedback", columns=["feedback_id"], row_filter=f"feedback_id == '{row['feedback_id']}'"
-        )
-        if known.num_rows:
-            return False
+def _commit_once(
+    lake: Lake, row: Mapping[str, object], before_commit: CommitHook | None = None
+) -> bool:
+    """Append ``row`` unless its feedback_id is there, deciding from a fresh read on
+    every attempt (``commit_fresh``); True when this call appended it."""
+    feedback_id = str(row["feedback_id"])
+
+    def build(head: Head) -> Change | None:
+        if head.read(["feedback_id"], f"feedback_id == '{feedback_id}'").num_rows:
+            return None
         table = pa.Table.from_pylist(
             [{**row, "reported_at": datetime.now(UTC)}], schema=TABLE_SCHEMAS["feedback"]
         )
-        try:
-            lake.commit("feedback", table, {"flywheel.feedback_id": str(row["feedback_id"])})
-            return True
-        except CommitConflictError:
-            if attempt == _ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    return False
+        return Change(append=table, properties={"flywheel.feedback_id": feedback_id})
+
+    return commit_fresh(lake, "feedback", build, before_commit) is not None

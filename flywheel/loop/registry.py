@@ -1,9 +1,10 @@
-"""The model registry as the loop sees it: the ``models`` table, where a gate decision
-is a new row for the same version (see docs/decisions/loop-model-decisions.md).
+"""The model registry as the loop sees it: the ``models`` state table, one row per
+version, which a gate decision overwrites (one commit), and ``model_events``, the audit
+trail of every status a version took (see docs/decisions/loop-model-decisions.md).
 
-A version's status is that of its latest row; the current model is the version promoted
-last. ``flywheel.train.registry.Models.promoted()`` (the latest ``promoted`` row) reads
-the same, since a version is promoted once and never demoted.
+The current model is the version promoted last. ``flywheel.train.registry.Models.promoted()``
+(the latest ``promoted`` row) reads the same, since a version is promoted once and never
+demoted.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 import pyarrow as pa
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.state import sync_model_events
 
 DECIDED = ("promoted", "rejected")
 _VERSION = re.compile(r"^m(\d+)$")
@@ -26,19 +29,29 @@ _VERSION = re.compile(r"^m(\d+)$")
 
 @dataclass(frozen=True)
 class ModelHistory:
-    """Every version's latest row, in the order the versions were first registered."""
+    """Every version's row, in training order (m0001, m0002, ...)."""
 
-    latest: dict[str, dict[str, Any]]  # version -> its latest row
-    rows: list[dict[str, Any]]  # every row, in commit order
+    latest: dict[str, dict[str, Any]]  # version -> its row (its current status)
+    rows: list[dict[str, Any]]  # the same rows, in the order their status was recorded
 
     @classmethod
     def read(cls, lake: Lake) -> ModelHistory:
         rows = lake.read("models").to_pylist() if lake.current_snapshot_id("models") else []
-        rows.sort(key=lambda r: r["created_at"])  # commit order; files may come back shuffled
-        latest: dict[str, dict[str, Any]] = {}
-        for row in rows:
-            latest[row["version"]] = row  # a dict keeps the first-registered order
+        rows.sort(key=lambda r: r["created_at"])  # files may come back shuffled
+        latest = {r["version"]: r for r in sorted(rows, key=lambda r: _order(r["version"]))}
         return cls(latest, rows)
+
+    def events(self, lake: Lake) -> list[dict[str, Any]]:
+        """The audit trail: each status a version took, oldest first, as rows of
+        ``models`` with that status, its reason and its time."""
+        events = lake.read("model_events").to_pylist()
+        events.sort(key=lambda e: (e["recorded_at"], _order(e["version"])))
+        return [
+            {**self.latest[e["version"]], "status": e["status"], "reason": e["reason"],
+             "created_at": e["recorded_at"]}
+            for e in events
+            if e["version"] in self.latest
+        ]  # fmt: skip
 
     @property
     def versions(self) -> list[str]:
@@ -83,6 +96,12 @@ class ModelHistory:
         return list(seen.items())
 
 
+def _order(version: str) -> tuple[int, str]:
+    """Training order: m0002 before m0010; names outside the pattern last."""
+    m = _VERSION.match(version)
+    return (int(m.group(1)), version) if m else (1 << 62, version)
+
+
 def decision_row(
     candidate: Mapping[str, Any], status: str, reason: str, gate: Mapping[str, Any]
 ) -> pa.Table:
@@ -105,18 +124,35 @@ def decision_row(
 
 
 def record_decision(
-    lake: Lake, candidate: Mapping[str, Any], status: str, reason: str, gate: Mapping[str, Any]
+    lake: Lake,
+    candidate: Mapping[str, Any],
+    status: str,
+    reason: str,
+    gate: Mapping[str, Any],
+    before_commit: CommitHook | None = None,
 ) -> bool:
-    """Append the decision unless one was recorded meanwhile; True when written."""
-    current = ModelHistory.read(lake).latest.get(candidate["version"])
-    if current is not None and current["status"] in DECIDED:
-        return False
-    lake.commit(
-        "models",
-        decision_row(candidate, status, reason, gate),
-        {"flywheel.gate.version": candidate["version"], "flywheel.gate.decision": status},
-    )
-    return True
+    """Append the decision unless one is recorded, deciding from a fresh read on every
+    attempt (two controllers at once record one decision); True when this call wrote it."""
+    from pyiceberg.expressions import EqualTo, Reference
+
+    version = candidate["version"]
+    sync_model_events(lake)  # an event a crash left unrecorded goes first
+
+    def build(head: Head) -> Change | None:
+        statuses = head.read(["status"], f"version == '{version}'").column("status")
+        if any(s in DECIDED for s in statuses.to_pylist()):
+            return None
+        return Change(
+            delete=EqualTo(
+                term=Reference("version"), value=version
+            ),  # the version's row, overwritten
+            append=decision_row(candidate, status, reason, gate),
+            properties={"flywheel.gate.version": version, "flywheel.gate.decision": status},
+        )
+
+    written = commit_fresh(lake, "models", build, before_commit) is not None
+    sync_model_events(lake, before_commit)
+    return written
 
 
 def format_models(

@@ -3,14 +3,18 @@
 Each lake table's snapshot summary carries the highest queue-database id it holds
 (``flywheel.export.max_annotation_id`` / ``flywheel.export.max_label_id``), written in
 the same Iceberg commit as the rows. An export reads that watermark from the table it is
-about to append to and commits on top of exactly that snapshot (a concurrent commit
-makes it fail, not double), so a crash at any point leaves either the old watermark and
-no rows, or the new watermark and all of them: a re-run picks up where it stopped.
+about to append to and commits on top of exactly that snapshot (``commit_fresh``: a
+concurrent commit makes it read the watermark again and decide again, never double), so
+a crash at any point leaves either the old watermark and no rows, or the new watermark
+and all of them: a re-run picks up where it stopped.
 
 The ids must be a safe watermark: on PostgreSQL a transaction can commit id 11 before
 another commits id 10. The read therefore takes ``LOCK TABLE ... IN SHARE MODE``, which
 waits for every transaction still inserting (each holds the sequence value it drew) and
 leaves every later insert a higher id. On SQLite writes are serial anyway.
+
+``labels`` is a state table, one consolidated label per sample: a batch replaces the rows
+of the samples it decides (the latest decision wins) in the same commit that appends them.
 
 Labels never run ahead of their answers: an export first notes the highest label id
 committed (under the same lock), exports answers, then labels only up to that id. A label
@@ -26,10 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.expressions import In, Reference
 from sqlalchemy import Engine, Select, func, select
 
-from flywheel.errors import CommitConflictError
 from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.queue import tables as t
 from flywheel.queue.store import transaction
 
@@ -51,14 +56,16 @@ def export_labels(
     engine: Engine,
     batch_rows: int = BATCH_ROWS,
     between: Callable[[], None] | None = None,
+    before_commit: CommitHook | None = None,
 ) -> ExportResult:
     """Append answers and labels not yet in the lake to ``annotations`` and ``labels``;
-    ``between`` runs after answers were exported and before labels are (a test hook)."""
+    ``between`` runs after answers were exported and before labels are, and
+    ``before_commit`` before each catalog commit (test hooks)."""
     bound = committed_label_bound(engine)
-    n_ann, ann_mark = export_table(lake, engine, "annotations", batch_rows)
+    n_ann, ann_mark = export_table(lake, engine, "annotations", batch_rows, None, before_commit)
     if n_ann and between is not None:
         between()
-    n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows, upto=bound)
+    n_lab, lab_mark = export_table(lake, engine, "labels", batch_rows, bound, before_commit)
     return ExportResult(n_ann, n_lab, ann_mark, lab_mark)
 
 
@@ -71,48 +78,67 @@ def committed_label_bound(engine: Engine) -> int:
 
 
 def export_table(
-    lake: Lake, engine: Engine, name: str, batch_rows: int, upto: int | None = None
+    lake: Lake,
+    engine: Engine,
+    name: str,
+    batch_rows: int,
+    upto: int | None = None,
+    before_commit: CommitHook | None = None,
 ) -> tuple[int, int]:
     """Export one table in batches, rows with ids up to ``upto`` when given; returns
-    (rows exported, watermark now)."""
+    (rows exported, watermark now). Each batch is decided from a fresh read of the
+    watermark and committed on exactly that snapshot (``commit_fresh``)."""
     mark_key, query, to_arrow, locked = _EXPORTS[name]
     total = 0
     while True:
-        table = lake.table(name)
-        mark = watermark(table, mark_key)
-        stmt = query(mark, upto)
-        with transaction(engine) as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(f"LOCK TABLE {locked} IN SHARE MODE")
-            rows = list(conn.execute(stmt.limit(batch_rows)).all())
-        if not rows:
-            return total, mark
-        data = to_arrow(rows).cast(TABLE_SCHEMAS[name])
-        new_mark = int(data.column(0)[-1].as_py())  # ids ascend: the last is the max
-        try:
-            # Appending through the same Table object commits on top of the snapshot
-            # the watermark was read from; a concurrent export fails here instead.
-            table.append(data, snapshot_properties={mark_key: str(new_mark)})
-        except Exception as err:  # pyiceberg's CommitFailedException and friends
-            if type(err).__name__ == "CommitFailedException":
-                raise CommitConflictError(
-                    f"another export committed to {name!r} first; run the export again"
-                ) from None
-            raise
-        total += len(rows)
-        if len(rows) < batch_rows:
-            return total, new_mark
+        batch = _Batch()
+
+        def build(head: Head, batch: _Batch = batch) -> Change | None:
+            batch.mark = watermark(head, mark_key)
+            with transaction(engine) as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql(f"LOCK TABLE {locked} IN SHARE MODE")
+                rows = list(conn.execute(query(batch.mark, upto).limit(batch_rows)).all())
+            batch.rows = len(rows)
+            if not rows:
+                return None
+            data = to_arrow(rows).cast(TABLE_SCHEMAS[name])
+            batch.mark = int(data.column(0)[-1].as_py())  # ids ascend: the last is the max
+            props = {mark_key: str(batch.mark)}
+            if name != "labels":
+                return Change(append=data, properties=props)
+            # A state table: a sample's label decided again replaces its row, in one commit.
+            data = _last_per_sample(data)
+            decided = In(term=Reference("sample_id"), values=set(data["sample_id"].to_pylist()))
+            again = head.read(["sample_id"], decided).num_rows  # relabelled samples
+            return Change(delete=decided if again else None, append=data, properties=props)
+
+        commit_fresh(lake, name, build, before_commit)
+        total += batch.rows
+        if batch.rows < batch_rows:
+            return total, batch.mark
 
 
-def watermark(table: Any, key: str) -> int:
+@dataclass
+class _Batch:
+    """What the last attempt of one batch decided: rows and the watermark after them."""
+
+    rows: int = 0
+    mark: int = 0
+
+
+def _last_per_sample(data: pa.Table) -> pa.Table:
+    """The last row of each sample (rows in id order: the latest decision wins)."""
+    last = {sid: i for i, sid in enumerate(data.column("sample_id").to_pylist())}
+    return data.take(sorted(last.values()))
+
+
+def watermark(head: Head, key: str) -> int:
     """The watermark in the newest snapshot that has one (0 when none does): walking
     back past snapshots some other writer made without it."""
-    snap = table.current_snapshot()
-    while snap is not None:
-        props = snap.summary.additional_properties if snap.summary else {}
+    for props in head.summaries():
         if key in props:
             return int(props[key])
-        snap = table.snapshot_by_id(snap.parent_snapshot_id) if snap.parent_snapshot_id else None
     return 0
 
 

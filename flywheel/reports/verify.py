@@ -22,7 +22,14 @@ from flywheel.reports import lakeview
 from flywheel.reports.clusters import ClassSplit, SplitConfig, find_split_clusters
 from flywheel.reports.embeddings import embedding_matrix
 from flywheel.selection.pool import build_pool, known_sample_ids, pool_samples, predictions
-from flywheel.selection.run import SelectConfig, SelectSummary, _enqueue, _next_round, _rows
+from flywheel.selection.run import (
+    SelectConfig,
+    SelectSummary,
+    _enqueue,
+    _next_round,
+    _rows,
+    commit_selection,
+)
 from flywheel.strategies import Selection
 
 
@@ -92,7 +99,8 @@ def verify_cluster(settings: Settings, config: VerifyClusterConfig) -> SelectSum
     skipped = len(members) - len([m for m in members if m not in known])
     summary = SelectSummary(round_, strategy, version, len(members), skipped, picks, config.queue)
     if picks.num_rows:
-        lake.commit("selections", picks, {"flywheel.round": str(round_)})
+        summary.picks = picks = commit_selection(lake, picks)
+        summary.round = int(picks["round"][0].as_py())
         _enqueue(settings, config.queue, picks, summary)
     return summary
 

@@ -3,7 +3,7 @@
     read_iceberg(samples, pool rows of the model's modality)
       -> drop samples this version already scored
       -> map_batches(Scorer, actor pool: concurrency x num_gpus)
-      -> write_iceberg(predictions)   one snapshot per run
+      -> Parquet files, added to predictions in one commit per run
 
 Re-running scores only what is missing, so a run killed half-way is simply re-run.
 """
@@ -20,8 +20,11 @@ import ray
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import Lake
+from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake.commit import CommitHook
+from flywheel.lake.storage import filesystem
 from flywheel.runtime import ensure_ray
+from flywheel.score.commit import commit_predictions, staged_files, staging_uri
 from flywheel.score.scorer import Scorer, ScorerConfig
 from flywheel.train.checkpoint import load_checkpoint
 from flywheel.train.registry import PROMOTED_ALIAS, Models
@@ -70,8 +73,11 @@ class ScoreSummary:
 ACTOR_START_TIMEOUT_S = 600  # a pool that cannot start (no free GPU) fails after this
 
 
-def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
-    """Score every pool sample the model has not scored yet; returns what it did."""
+def score(
+    settings: Settings, config: ScoreConfig, before_commit: CommitHook | None = None
+) -> ScoreSummary:
+    """Score every pool sample the model has not scored yet; returns what it did.
+    ``before_commit`` runs before the catalog commit (a test hook)."""
     started = time.monotonic()
     lake = Lake(settings)
     row = Models.read(lake).get(config.model)
@@ -141,15 +147,14 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
         num_gpus=config.num_gpus or None,
         batch_format="pyarrow",
     )
-    lake.table("predictions")  # exists before Ray Data appends to it
-    ds.write_iceberg(
-        table_identifier=lake.qualified_name("predictions"),
-        catalog_kwargs=lake.catalog_kwargs(),
-        snapshot_properties={
-            "flywheel.model_version": version,
-            "flywheel.samples_snapshot": str(snap),
-        },
-    )
+    # Actors' blocks become Parquet files with the table's schema; the driver adds
+    # them in one commit that never lands a sample twice (flywheel.score.commit).
+    staging = staging_uri(lake)
+    fs, path = filesystem(staging, settings.s3)
+    ds = ds.map_batches(_as_predictions, batch_format="pyarrow")
+    ds.write_parquet(path, filesystem=fs)
+    props = {"flywheel.model_version": version, "flywheel.samples_snapshot": str(snap)}
+    commit_predictions(lake, version, staged_files(lake, staging), props, before_commit)
     after = lake.read(
         "predictions",
         columns=["scorer_node", "scored_at"],
@@ -161,6 +166,10 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     summary.snapshot_id = lake.current_snapshot_id("predictions")
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _as_predictions(batch: pa.Table) -> pa.Table:
+    return batch.cast(TABLE_SCHEMAS["predictions"])
 
 
 def _drop_known(batch: pa.Table, known: pa.Array) -> pa.Table:

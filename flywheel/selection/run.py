@@ -18,6 +18,7 @@ import pyarrow as pa
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.schema import SELECTIONS
 from flywheel.selection.pool import build_pool, known_sample_ids, pool_samples, predictions
 from flywheel.strategies import Selection, Strategy, compose, get_strategy
@@ -73,7 +74,11 @@ class SelectSummary:
         return out
 
 
-def select(settings: Settings, config: SelectConfig) -> SelectSummary:
+def select(
+    settings: Settings, config: SelectConfig, before_commit: CommitHook | None = None
+) -> SelectSummary:
+    """Choose ``config.budget`` pool samples, commit them as the next round of
+    ``selections`` and enqueue them; ``before_commit`` is a test hook."""
     lake = Lake(settings)
     models = Models.read(lake)
     strategy = get_strategy(config.strategy)
@@ -111,7 +116,8 @@ def select(settings: Settings, config: SelectConfig) -> SelectSummary:
         summary.notes.append(
             f"{len(pool) - len(preds)} picks may lack a prefill: run `flywheel score`"
         )
-    lake.commit("selections", picks, {"flywheel.round": str(round_)})
+    summary.picks = picks = commit_selection(lake, picks, before_commit)
+    summary.round = int(picks["round"][0].as_py()) if picks.num_rows else round_
     if config.queue:
         _enqueue(settings, config.queue, picks, summary)
     return summary
@@ -159,6 +165,29 @@ def _priors(target: Mapping[str, float] | None, class_names: list[str]) -> list[
 def _next_round(lake: Lake) -> int:
     rounds = lake.read("selections", columns=["round"]).column("round")
     return (max(rounds.to_pylist()) if len(rounds) else 0) + 1
+
+
+def commit_selection(
+    lake: Lake, picks: pa.Table, before_commit: CommitHook | None = None
+) -> pa.Table:
+    """Commit ``picks`` as the next round, its number decided from a fresh read of
+    ``selections`` on every attempt (two selects at once make two rounds, never one
+    round twice). Returns the picks as committed."""
+    committed = {"picks": picks}
+
+    def build(head: Head) -> Change:
+        rounds = head.read(["round"]).column("round")
+        round_ = (max(rounds.to_pylist()) if len(rounds) else 0) + 1
+        numbered = picks.set_column(
+            picks.schema.get_field_index("round"),
+            SELECTIONS.field("round"),
+            pa.array([round_] * picks.num_rows, pa.int64()),
+        )
+        committed["picks"] = numbered
+        return Change(append=numbered, properties={"flywheel.round": str(round_)})
+
+    commit_fresh(lake, "selections", build, before_commit)
+    return committed["picks"]
 
 
 def _rows(

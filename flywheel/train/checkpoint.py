@@ -1,5 +1,5 @@
 """The checkpoint format: one ``torch.save`` file in object storage per model version,
-``{warehouse}/models/<version>/model.pt``, holding a plain dict (loaded with
+``{warehouse}/models/<version>/<run_id>/model.pt``, holding a plain dict (loaded with
 ``weights_only=True``, so no pickled code runs)::
 
     {"format": "flywheel-checkpoint", "format_version": 1,

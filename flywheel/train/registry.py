@@ -1,7 +1,8 @@
 """The ``models`` table: versions, lookup, the promotion rule, and new rows.
 
-Rows are append-only. Until evaluation gates exist (a later stage), the rule is: a
-model is ``promoted`` when no model is promoted yet, else ``candidate`` (see
+One row per version, its current status (a state table: a gate decision overwrites the
+row; ``model_events`` keeps each status it took). A model trained now is ``promoted``
+when no model is promoted yet, else ``candidate`` until the gates decide (see
 docs/decisions/train-model-status.md).
 """
 
@@ -35,7 +36,7 @@ class Models:
         snap = lake.current_snapshot_id("models")
         table = lake.read("models", snapshot_id=snap) if snap is not None else None
         rows = table.to_pylist() if table is not None else []
-        # A scan returns data files newest first; "latest" below means commit order.
+        # A scan returns data files in no set order; "latest" below means status order.
         return cls(sorted(rows, key=lambda r: r["created_at"]), snap)
 
     @property

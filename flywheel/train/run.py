@@ -22,6 +22,8 @@ from flywheel.config import Settings
 from flywheel.errors import CommitConflictError, ConfigError
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
+from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.state import sync_model_events
 from flywheel.modalities import get_modality
 from flywheel.runtime import ensure_ray
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
@@ -117,7 +119,10 @@ class RunStart:
 
 
 def train(
-    settings: Settings, config: TrainConfig, on_epoch: EpochCallback | None = None
+    settings: Settings,
+    config: TrainConfig,
+    on_epoch: EpochCallback | None = None,
+    before_commit: CommitHook | None = None,
 ) -> TrainSummary:
     """Train a model version on the lake's labelled data and register it.
     ``on_epoch`` gets each epoch's report (epoch, epochs, train_loss, seconds and the
@@ -130,7 +135,7 @@ def train(
     ensure_ray(settings)
     _check_resources(settings, config)
     blob, metrics = _fit(settings, config, start, version, on_epoch)
-    summary = _register(lake, models, config, start, version, blob, metrics)
+    summary = _register(lake, models, config, start, version, blob, metrics, before_commit)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -143,12 +148,15 @@ def _register(
     version: str,
     blob: bytes,
     metrics: dict[str, Any],
+    before_commit: CommitHook | None = None,
 ) -> TrainSummary:
     """Write the checkpoint, then commit the models row; fails rather than overwrite
     a version another run registered meanwhile."""
     if version in Models.read(lake).versions:
         raise CommitConflictError(f"another run registered {version} first; run train again")
-    uri = f"{lake.settings.warehouse.rstrip('/')}/models/{version}/model.pt"
+    run_id = uuid.uuid4().hex
+    # A path of this run's own: a run that loses the version cannot overwrite the winner's.
+    uri = f"{lake.settings.warehouse.rstrip('/')}/models/{version}/{run_id}/model.pt"
     write_object(uri, blob, lake.settings)
     status, reason = models.decide_status()
     summary = TrainSummary(
@@ -169,9 +177,18 @@ def _register(
         **{k: v for k, v in asdict(summary).items() if k != "seconds"},
         modality=start.data.modality,
         train_config=asdict(config),
-        run_id=uuid.uuid4().hex,
+        run_id=run_id,
     )
-    lake.commit("models", row, {"flywheel.train.version": version})
+
+    def build(head: Head) -> Change:
+        taken = head.read(["version"], f"version == '{version}'").num_rows
+        if taken:  # decided from the fresh read: never two rows registering one version
+            raise CommitConflictError(f"another run registered {version} first; run train again")
+        return Change(append=row, properties={"flywheel.train.version": version})
+
+    sync_model_events(lake)  # an event a crash left unrecorded goes first
+    commit_fresh(lake, "models", build, before_commit)
+    sync_model_events(lake, before_commit)
     return summary
 
 

@@ -63,8 +63,10 @@ def bad_candidate(loop_template: Template) -> Settings:
     lake.commit("labels", _labels(list(zip(train_ids, shuffled.tolist(), strict=True)), 1), {})
     summary = train(settings, TrainConfig(epochs=3, from_version="promoted", **TRAIN))  # type: ignore[arg-type]
     assert (summary.version, summary.status) == ("m0002", "candidate")
-    # one more label after m0002 was trained: `sql --as-of m0002` must not see it
-    lake.commit("labels", _labels([(train_ids[0], loop_template.truth[train_ids[0]])], 10_000), {})
+    # one more labelled sample after m0002 was trained: `sql --as-of m0002` must not see it
+    # (a sample not labelled before: `labels` holds one row per sample)
+    late = next(s for s, held in zip(ids, in_holdout(ids, 0.2), strict=True) if held)
+    lake.commit("labels", _labels([(late, loop_template.truth[late])], 10_000), {})
     return settings
 
 

@@ -65,6 +65,9 @@ def test_two_rounds_with_a_simulated_vendor(
     assert len({r["sample_id"] for r in selections}) == 40
     history = ModelHistory.read(lake)
     assert history.versions == ["m0001", "m0002", "m0003"]
+    assert lake.read("models").num_rows == 3  # a state table: one row per version
+    trail = [(e["version"], e["status"]) for e in history.events(lake)]
+    assert trail[:2] == [("m0001", "promoted"), ("m0002", "candidate")] and len(trail) == 5
     assert history.latest["m0002"]["parent"] == "m0001"
     for version in ("m0002", "m0003"):
         gate = json.loads(history.latest[version]["metrics"])["gate"]

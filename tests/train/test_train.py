@@ -44,7 +44,8 @@ def test_digits_model_beats_chance_and_registers_a_full_row(trained_digits: Trai
     assert (row["modality"], row["arch"]) == ("image", "small-cnn")
     assert sorted(row["class_names"]) == sorted(DIGIT_NAMES)
     assert json.loads(row["snapshot_ids"]) == trained_digits.snapshots_before
-    assert row["checkpoint_uri"].endswith("/models/m0001/model.pt")
+    # A path of the run's own: a run that loses the version cannot overwrite the winner's.
+    assert row["checkpoint_uri"].endswith(f"/models/m0001/{row['run_id']}/model.pt")
     holdout = json.loads(row["holdout"])
     assert holdout["kind"] == "hash_slice" and holdout["n"] == row["n_eval"] > 20
     metrics = json.loads(row["metrics"])

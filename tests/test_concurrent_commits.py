@@ -1,0 +1,199 @@
+"""Every Iceberg writer against itself: the tables end as a serial run leaves them.
+
+Two ways of meeting: a competing writer run at the worst moment (inside the other's
+commit window, through the ``before_commit`` hook), and several processes started
+together. After each: no row doubled, none lost, watermarks equal to the rows exported,
+and the tables equal those of the same runs one after another. SQLite and PostgreSQL
+catalogs, and S3 (moto's server) for the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from flywheel.config import Settings
+from flywheel.lake import Lake
+from flywheel.queue.export import ANNOTATION_MARK, LABEL_MARK
+from tests import lake_writers as w
+from tests.services import S3Info
+
+REPO = Path(__file__).resolve().parents[1]
+TABLES = {
+    "export": ("annotations", "labels"),
+    "feedback": ("feedback",),
+    "ingest": ("samples", "quarantine"),
+    "select": ("selections",),
+    "decision": ("models", "model_events"),
+    "predictions": ("predictions",),
+}
+KEYS = {
+    "annotations": ("annotation_id",),
+    "labels": ("sample_id",),
+    "feedback": ("feedback_id",),
+    "samples": ("sample_id",),
+    "quarantine": ("content_hash", "source_ref", "reason"),
+    "selections": ("round", "sample_id"),
+    "models": ("version",),
+    "model_events": ("version", "status"),
+    "predictions": ("model_version", "sample_id"),
+}
+# Columns that differ between two correct runs: clocks, run ids, paths under the root.
+VOLATILE = {
+    "answered_at", "decided_at", "reported_at", "ingested_at", "quarantined_at",
+    "selected_at", "scored_at", "created_at", "lease_id", "ingest_run", "run_id",
+    "source", "source_path", "media_uri", "detail", "metrics", "recorded_at",
+}  # fmt: skip
+
+
+def state(settings: Settings, writer: str) -> dict[str, list[dict[str, Any]]]:
+    """The writer's tables, without volatile columns, rows sorted."""
+    lake, out = Lake(settings), {}
+    for name in TABLES[writer]:
+        table = lake.read(name)
+        table = table.select([c for c in table.column_names if c not in VOLATILE])
+        out[name] = sorted(table.to_pylist(), key=repr)
+    return out
+
+
+def check_invariants(settings: Settings, writer: str) -> None:
+    """No key twice; an export's watermarks equal the rows it exported."""
+    lake = Lake(settings)
+    for name in TABLES[writer]:
+        keys = lake.read(name, columns=list(KEYS[name]))
+        rows = keys.to_pylist()
+        assert len({tuple(r.values()) for r in rows}) == len(rows), f"{name}: a row doubled"
+    if writer == "export":
+        for name, mark in (("annotations", ANNOTATION_MARK), ("labels", LABEL_MARK)):
+            ids = lake.read(name, columns=[f"{name[:-1]}_id"]).column(0).to_pylist()
+            assert sorted(ids) == list(range(1, w.N_TASKS + 1)), f"{name}: rows lost"
+            assert lake.snapshot_properties(name)[mark] == str(w.N_TASKS)
+
+
+def serial(writer: str, root: Path, runs: int = 2) -> dict[str, list[dict[str, Any]]]:
+    """The tables after ``runs`` runs, one after another, on a fresh SQLite world."""
+    settings = Settings.from_env(root=root, environ={})
+    w.prepare(writer, settings)
+    for _ in range(runs):
+        w.run(writer, settings)
+    return state(settings, writer)
+
+
+def _competing(writer: str, settings: Settings) -> list[str]:
+    """A hook that runs the same writer once, complete, inside this commit's window."""
+    calls: list[str] = []
+
+    def hook(name: str) -> None:
+        calls.append(name)
+        if len(calls) == 1:
+            w.run(writer, settings)
+
+    w.run(writer, settings, hook)
+    return calls
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def catalog_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {}
+    return {"FLYWHEEL_CATALOG_URI": str(request.getfixturevalue("pg_url"))}
+
+
+@pytest.mark.parametrize("writer", sorted(TABLES))
+def test_a_writer_meeting_itself_mid_commit_ends_as_a_serial_run(
+    writer: str, catalog_env: dict[str, str], tmp_path: Path
+) -> None:
+    settings = Settings.from_env(root=tmp_path / "root", environ=catalog_env)
+    w.prepare(writer, settings)
+    calls = _competing(writer, settings)
+    assert calls  # the rival ran inside the first commit window
+    check_invariants(settings, writer)
+    assert state(settings, writer) == serial(writer, tmp_path / "serial")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", ["export", "feedback", "ingest", "decision"])
+def test_processes_started_together_end_as_a_serial_run(
+    writer: str, catalog_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Four `export-labels` (or feedback reports, ingests of one source, gate
+    decisions) at once: the issue's doubled rows."""
+    settings = Settings.from_env(root=tmp_path / "root", environ=catalog_env)
+    w.prepare(writer, settings)
+    gate = tmp_path / "go"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "AWS_"))}
+    env.update(catalog_env)
+    args = [sys.executable, "-m", "tests.lake_writers", writer, str(settings.root)]
+    procs = [
+        subprocess.Popen([*args, "--gate", str(gate)], cwd=REPO, env=env, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    time.sleep(3.0)  # every process imported and waits at the gate
+    gate.touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    check_invariants(settings, writer)
+    assert state(settings, writer) == serial(writer, tmp_path / "serial", runs=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("writer", ["export", "ingest", "predictions"])
+def test_writers_meet_on_an_s3_warehouse(
+    writer: str, s3: S3Info, s3_bucket: str, tmp_path: Path
+) -> None:
+    env = {"FLYWHEEL_WAREHOUSE": f"s3://{s3_bucket}/flywheel", **s3.env()}
+    settings = Settings.from_env(root=tmp_path / "root", environ=env)
+    settings.root.mkdir(parents=True)
+    w.prepare(writer, settings)
+    _competing(writer, settings)
+    check_invariants(settings, writer)
+    assert state(settings, writer) == serial(writer, tmp_path / "serial")
+
+
+def test_a_rival_that_scored_some_samples_first_leaves_only_the_rest(tmp_path: Path) -> None:
+    """Scoring's commit takes out of its staged files what a concurrent run of the
+    same model committed meanwhile, rewriting only the files that hold such rows."""
+    from flywheel.score.commit import commit_predictions
+
+    lake = Lake(Settings.from_env(root=tmp_path / "root", environ={}))
+    files = w.stage_predictions(lake, [f"s{i:02d}" for i in range(10)], per_file=4)
+
+    def rival(name: str) -> None:
+        if not lake.read("predictions").num_rows:
+            lake.commit("predictions", w.prediction_rows(["s01", "s02", "s09", "x"]), {})
+
+    commit_predictions(lake, w.VERSION, files, {}, rival)
+    ids = lake.read("predictions", columns=["sample_id"]).column(0).to_pylist()
+    assert sorted(ids) == sorted([f"s{i:02d}" for i in range(10)] + ["x"])
+
+
+def test_pyiceberg_would_rebase_without_the_table_property(settings: Settings) -> None:
+    """Why the discipline exists: a plain pyiceberg append whose base moved lands on the
+    new head; our tables refuse that (``commit.retry.num-retries = 0``)."""
+    from pyiceberg.exceptions import CommitFailedException
+
+    lake = Lake(settings)
+    table = lake.table("feedback")
+    assert table.properties["commit.retry.num-retries"] == "0"
+    lake.commit("feedback", _feedback_rows("first"), {})  # another writer moves the head
+    with pytest.raises(CommitFailedException):
+        table.append(_feedback_rows("stale"))  # `table` still has the old head
+    assert lake.read("feedback").num_rows == 1
+
+
+def _feedback_rows(fid: str) -> pa.Table:
+    from datetime import UTC, datetime
+
+    from flywheel.lake import TABLE_SCHEMAS
+
+    row = {"feedback_id": fid, "sample_id": "s", "predicted": "a", "expected": "b",
+           "source": "t", "reported_at": datetime.now(UTC)}  # fmt: skip
+    return pa.Table.from_pylist([row], TABLE_SCHEMAS["feedback"])
