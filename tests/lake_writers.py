@@ -125,7 +125,7 @@ def _ingest(settings: Settings, hook: CommitHook | None) -> None:
         media_prefix=settings.media_prefix(), s3=settings.s3,
     )  # fmt: skip
     committer = Committer(lake, run_id, listing.source)
-    committer.add(*inspect_items(listing.items, config))
+    committer.add_samples(*inspect_items(listing.items, config), settings.s3)
     committer.commit(IngestSummary(run_id=run_id, source=listing.source), hook)
 
 

@@ -41,7 +41,7 @@ def _ingest(settings: Settings, dest: Path) -> dict[str, str]:
         s3=settings.s3,
     )  # fmt: skip
     committer = Committer(Lake(settings), "r1", listing.source)
-    committer.add(*inspect_items(listing.items, config))
+    committer.add_samples(*inspect_items(listing.items, config), settings.s3)
     committer.commit(IngestSummary(run_id="r1", source=listing.source))
     return {
         hashlib.sha256((folder.root / rel).read_bytes()).hexdigest(): label

@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,16 +16,17 @@ import ray
 from ray.util import ActorPool
 from tqdm import tqdm
 
-from flywheel.config import Settings
-from flywheel.errors import ConfigError
+from flywheel.config import S3Settings, Settings
+from flywheel.errors import ConfigError, StorageError
 from flywheel.ingest.commit import Committer
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry_rows
 from flywheel.ingest.sources import Listing, SourceItem, list_source
 from flywheel.ingest.taxonomy import Taxonomy
-from flywheel.ingest.worker import IngestWorker
+from flywheel.ingest.worker import IngestWorker, keys_of
 from flywheel.lake import Lake
 from flywheel.lake.commit import CommitHook
 from flywheel.lake.schema import SAMPLES
+from flywheel.lake.storage import filesystem
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
 
@@ -114,19 +116,41 @@ def ingest(
         max_file_bytes=config.max_file_bytes,
     )
     committer = Committer(lake, run_id, listing.source)
+    staging = committer.staging
+    check_writable(staging, settings.s3)  # an unwritable warehouse fails before any work
     committer.add_manifest_problems(listing.problems, inspect_config)
-    committer.add(SAMPLES.empty_table(), entry_rows(listing.entries, inspect_config))
-    for samples, quarantine in _inspect_on_ray(settings, listing, inspect_config, config):
-        committer.add(samples, quarantine)
+    committer.add(keys_of(SAMPLES.empty_table()), entry_rows(listing.entries, inspect_config))
     summary = IngestSummary(
         run_id=run_id,
         source=listing.source,
         files=len(listing.items),
         sidecars_skipped=listing.sidecars,
     )
-    committer.commit(summary, before_commit)
+    try:
+        for keys, quarantine, staged in _inspect_on_ray(
+            settings, listing, inspect_config, config, staging
+        ):
+            committer.add(keys, quarantine, staged)
+        committer.commit(summary, before_commit)
+    except BaseException:
+        committer.discard()
+        raise
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def check_writable(uri: str, s3: S3Settings) -> None:
+    """Write and delete a small object under ``uri``; one clear line when it fails
+    (a read-only warehouse, a full disk, a bucket without write access)."""
+    fs, path = filesystem(uri, s3)
+    probe = f"{path}/.probe"
+    try:
+        fs.create_dir(path, recursive=True)
+        with fs.open_output_stream(probe) as out:
+            out.write(b"flywheel")
+        fs.delete_file(probe)
+    except OSError as err:
+        raise StorageError(f"cannot write to the warehouse at {uri}: {err}") from None
 
 
 def _chunks(items: list[SourceItem], size: int) -> list[list[SourceItem]]:
@@ -134,16 +158,20 @@ def _chunks(items: list[SourceItem], size: int) -> list[list[SourceItem]]:
 
 
 def _inspect_on_ray(
-    settings: Settings, listing: Listing, inspect_config: InspectConfig, config: IngestConfig
-) -> list[tuple[pa.Table, pa.Table]]:
+    settings: Settings,
+    listing: Listing,
+    inspect_config: InspectConfig,
+    config: IngestConfig,
+    staging: str,
+) -> Iterator[tuple[pa.Table, pa.Table, str | None]]:
+    """(sample keys, quarantine rows, staged file) per chunk, as the actors finish."""
     if not listing.items:
-        return []
+        return
     ensure_ray(settings)
     chunks = _chunks(listing.items, config.chunk_size)
     n_actors = min(config.workers or cluster_cpus(), len(chunks))
-    actors = [IngestWorker.remote(inspect_config) for _ in range(n_actors)]  # type: ignore[attr-defined]
+    actors = [IngestWorker.remote(inspect_config, staging) for _ in range(n_actors)]  # type: ignore[attr-defined]
     pool = ActorPool(actors)
-    results = []
     bar = tqdm(
         total=len(listing.items),
         unit="file",
@@ -153,13 +181,16 @@ def _inspect_on_ray(
         mininterval=0.5,
     )
     try:
-        for chunk_len, samples, quarantine in pool.map_unordered(
+        for chunk_len, keys, quarantine, staged in pool.map_unordered(
             lambda actor, chunk: actor.process.remote(chunk), chunks
         ):
-            results.append((samples, quarantine))
             bar.update(chunk_len)
+            yield keys, quarantine, staged
+    except ray.exceptions.RayTaskError as err:
+        if isinstance(err.cause, StorageError):
+            raise err.cause from None  # one line: the warehouse could not be written
+        raise
     finally:
         bar.close()
         for actor in actors:
             ray.kill(actor)
-    return results

@@ -1,24 +1,80 @@
-"""The Ray actor that inspects chunks of source items."""
+"""The Ray actor that inspects chunks of source items and writes their samples.
+
+Each chunk's samples (media inline or by URI) go straight to a Parquet file in the run's
+staging folder inside the ``samples`` table; the actor hands back only the rows' keys
+(``KEY_COLUMNS``, a few short strings each), the quarantine rows (no media) and the
+file's URI. The driver decides which rows land and commits the files: no process but
+the one that read a chunk ever holds its media.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import ray
 
+from flywheel.config import S3Settings
+from flywheel.errors import StorageError
 from flywheel.ingest.inspect import InspectConfig, inspect_items
 from flywheel.ingest.sources import SourceItem
+from flywheel.lake.schema import SAMPLES
+from flywheel.lake.storage import filesystem
+
+# What the driver learns of each sample: its identity, where it came from (the winner
+# among same-bytes items is the first by path) and what the run summary counts.
+KEY_COLUMNS = ("sample_id", "source_path", "weak_label", "weak_label_rule", "mime_mismatch")
 
 
 @ray.remote(num_cpus=1)
 class IngestWorker:
     """Holds the inspect config (taxonomy, storage settings) for its lifetime and turns
-    each chunk into Arrow batches: (chunk length, samples, quarantine)."""
+    each chunk into (chunk length, sample keys, quarantine rows, staged file or None)."""
 
-    def __init__(self, config: InspectConfig) -> None:
-        self.config = config
+    def __init__(self, config: InspectConfig, staging: str) -> None:
+        self.config, self.staging = config, staging
 
-    def process(self, items: Sequence[SourceItem]) -> tuple[int, pa.Table, pa.Table]:
+    def process(self, items: Sequence[SourceItem]) -> tuple[int, pa.Table, pa.Table, str | None]:
         samples, quarantine = inspect_items(items, self.config)
-        return len(items), samples, quarantine
+        if samples.num_rows == 0:
+            return len(items), keys_of(samples), quarantine, None
+        uri = write_staged(samples, self.staging, self.config.s3)
+        return len(items), keys_of(samples), quarantine, uri
+
+
+def keys_of(samples: pa.Table) -> pa.Table:
+    return samples.select(list(KEY_COLUMNS))
+
+
+def write_staged(samples: pa.Table, staging: str, s3: S3Settings) -> str:
+    """Write ``samples`` as one Parquet file of the table's schema under ``staging``."""
+    uri = f"{staging.rstrip('/')}/{uuid.uuid4().hex}.parquet"
+    fs, path = filesystem(uri, s3)
+    try:
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        pq.write_table(samples.cast(SAMPLES), path, filesystem=fs)
+    except OSError as err:
+        raise StorageError(f"cannot write ingest data under {staging}: {err}") from None
+    return uri
+
+
+def rewrite_staged(uri: str, keep_paths: pa.Array, s3: S3Settings) -> str | None:
+    """``uri`` with only the rows whose ``source_path`` is in ``keep_paths``: the same
+    file when it keeps them all, a new file when it keeps some (the old one deleted),
+    None (deleted) when it keeps none. Memory: one staged file."""
+    fs, path = filesystem(uri, s3)
+    paths = pq.read_table(path, columns=["source_path"], filesystem=fs).column("source_path")
+    keep = pc.is_in(paths, value_set=keep_paths)
+    n_keep = pc.sum(keep).as_py() or 0
+    if n_keep == len(paths):
+        return uri
+    if n_keep:
+        kept = pq.read_table(path, filesystem=fs).filter(keep)
+        new_uri = f"{uri.removesuffix('.parquet')}-{uuid.uuid4().hex[:8]}.parquet"
+        new_fs, new_path = filesystem(new_uri, s3)
+        pq.write_table(kept.cast(SAMPLES), new_path, filesystem=new_fs)
+    fs.delete_file(path)
+    return new_uri if n_keep else None

@@ -7,6 +7,7 @@ Every write is one Iceberg snapshot, so any state can be read back by snapshot i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -190,13 +191,25 @@ def _open_catalog(settings: Settings) -> SqlCatalog:
 
     check_reachable(settings)
     props = _catalog_properties(settings)
-    try:
-        catalog = SqlCatalog("flywheel", **props)
-        catalog.create_namespace_if_not_exists(settings.namespace)
-    except SQLAlchemyError as err:
-        first = str(err).strip().splitlines()[0]
-        raise StorageError(f"cannot open the catalog database: {first}") from None
-    return catalog
+    for attempt in range(_OPEN_ATTEMPTS):
+        try:
+            catalog = SqlCatalog("flywheel", **props)
+            catalog.create_namespace_if_not_exists(settings.namespace)
+            return catalog
+        except SQLAlchemyError as err:
+            first = str(err).strip().splitlines()[0]
+            # Two processes opening a new catalog at once both create its tables and
+            # namespace; on PostgreSQL the loser fails ("already exists", "duplicate
+            # key"). The next try finds what the winner made.
+            raced = "already exists" in first or "duplicate key" in first
+            if raced and attempt < _OPEN_ATTEMPTS - 1:
+                time.sleep(0.1 * (attempt + 1))
+                continue
+            raise StorageError(f"cannot open the catalog database: {first}") from None
+    raise AssertionError("unreachable")
+
+
+_OPEN_ATTEMPTS = 5
 
 
 def _catalog_properties(settings: Settings) -> dict[str, str]:

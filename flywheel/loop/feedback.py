@@ -167,7 +167,7 @@ def _ingest_file(
         path_column = pa.array([recorded_path], pa.string())
         samples = samples.set_column(at, samples.schema.field(at), path_column)
     committer = Committer(lake, run_id, "feedback")
-    committer.add(samples, quarantine)
+    committer.add_samples(samples, quarantine, lake.settings.s3)
     summary = IngestSummary(run_id=run_id, source="feedback")
     committer.commit(summary, before_commit)
     if quarantine.num_rows:
