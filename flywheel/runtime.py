@@ -1,14 +1,30 @@
 """Starting or joining Ray: the embedded default is an in-process local cluster bound
-to 127.0.0.1; with an address (``--ray-address``/``RAY_ADDRESS``) we join that cluster."""
+to 127.0.0.1; with an address (``--ray-address``/``RAY_ADDRESS``) we join that cluster.
+
+Quiet by default: Ray's own output (its Python loggers, Ray Data's progress bars and
+execution notes, Ray Train's controller, the workers' stdout and stderr) goes to
+``ROOT/logs/ray-<time>.log`` and the workers' session logs, and the CLI names the file
+when the verb ends. ``Settings.verbose`` (``flywheel -v``) puts it all back on the
+terminal. See docs/decisions/cli-quiet-ray.md.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from pathlib import Path
 
 import ray
 
 from flywheel.config import Settings
+
+# Ray's Python loggers whose console handlers move to the log file when quiet.
+_RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve", "ray.air")
+
+# The log file this process writes Ray's output to (None: verbose, or Ray not started here).
+RAY_LOG: Path | None = None
+_handler: logging.Handler | None = None
 
 
 def ensure_ray(settings: Settings) -> None:
@@ -18,16 +34,61 @@ def ensure_ray(settings: Settings) -> None:
         return
     # Ray's own noise (token-auth notice, usage stats) is not flywheel's output.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not settings.verbose:
+        _quiet(settings.root / "logs")
+    common = {"logging_level": logging.WARNING, "log_to_driver": settings.verbose}
     if settings.ray_address:
-        ray.init(address=settings.ray_address, logging_level=logging.WARNING)
-        return
-    ray.init(
-        address="local",  # always a fresh in-process cluster, never one found by chance
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        configure_logging=True,
-    )
+        ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
+    else:
+        ray.init(
+            address="local",  # always a fresh in-process cluster, never one found by chance
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            configure_logging=True,
+            **common,  # type: ignore[arg-type]
+        )
+    # Whatever in this process looks Ray up later (Ray Train's controller, the state
+    # API) finds this cluster, not another local instance started by someone else.
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    if not settings.verbose:
+        _quiet_loggers()
+        _quiet_ray_data()
+
+
+def _quiet(log_dir: Path) -> None:
+    global RAY_LOG, _handler
+    log_dir.mkdir(parents=True, exist_ok=True)
+    RAY_LOG = log_dir / f"ray-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    _handler = logging.FileHandler(RAY_LOG, encoding="utf-8")
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    _quiet_loggers()
+
+
+def _quiet_loggers() -> None:
+    """Move the console handlers of Ray's loggers to the log file (again after
+    ``ray.init``, which installs its own)."""
+    assert _handler is not None
+    for name in _RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
+                logger.removeHandler(old)
+        logger.propagate = name != "ray"  # children reach the file through "ray"
+    root = logging.getLogger("ray")
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+
+
+def _quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution notes: flywheel draws its own bars."""
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    # Ray Data configures its "ray.data" logger (a console handler) on import.
+    _quiet_loggers()
 
 
 def cluster_cpus() -> int:
