@@ -56,16 +56,20 @@ VERBS: dict[str, Verb] = {
 _PASS_THROUGH = {"submit"}
 
 
+def _settings(ctx: click.Context) -> Settings:
+    # None only when a command line is parsed without running the group (a test of the
+    # README's lines); then the environment's settings stand in.
+    return ctx.obj if isinstance(ctx.obj, Settings) else Settings.from_env()
+
+
 def _root_after_verb(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value is not None:
-        settings: Settings = ctx.obj
-        ctx.obj = settings.with_root(value)
+        ctx.obj = _settings(ctx).with_root(value)
 
 
 def _verbose_after_verb(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
-        settings: Settings = ctx.obj
-        ctx.obj = settings.with_verbose()
+        ctx.obj = _settings(ctx).with_verbose()
 
 
 _ROOT_HELP = "Data root (default: $FLYWHEEL_ROOT or ./flywheel-data)."
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"flywheel: error: {_where(err)}{err.format_message()}", err=True)
         return err.exit_code
     finally:
-        _name_the_log()
+        name_ray_log()
     return rv if isinstance(rv, int) else 0
 
 
@@ -170,7 +174,7 @@ def _where(err: click.ClickException) -> str:
     return f"{path[1]}: " if len(path) > 1 else ""
 
 
-def _name_the_log() -> None:
+def name_ray_log() -> None:
     """Where Ray's own output went, when this run started Ray quietly."""
     runtime = sys.modules.get("flywheel.runtime")
     log = getattr(runtime, "RAY_LOG", None)

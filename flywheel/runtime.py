@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -62,6 +63,27 @@ def _quiet(log_dir: Path) -> None:
     _handler = logging.FileHandler(RAY_LOG, encoding="utf-8")
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     _quiet_loggers()
+    _divert_native_stderr(RAY_LOG)
+
+
+def _divert_native_stderr(log: Path) -> None:
+    """Ray's C++ core worker in this process writes its ERROR lines straight to file
+    descriptor 2 (``core_worker.cc:... Actor with class name ...``). Point descriptor 2
+    at the log file and give Python's ``sys.stderr`` (our progress bars and messages) a
+    copy of the terminal. Only for a process whose ``sys.stderr`` is descriptor 2 (not
+    under a test's capture)."""
+    try:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    encoding = sys.stderr.encoding
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=encoding, errors="backslashreplace")
 
 
 def _quiet_loggers() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from flywheel.clikit import format_option, names_option, needs_lake, parse_names
+from flywheel.clikit import format_option, names_option, needs_catalog, needs_lake, parse_names
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.loop.config import PAUSE_POINTS, LoopConfig
@@ -102,7 +102,7 @@ _blocklist = names_option(
 @click.option("--name", default="default", show_default=True, help="Loop name (its state row).")
 @click.option("--pause-at", multiple=True, type=click.Choice(PAUSE_POINTS), hidden=True)
 @click.pass_obj
-@needs_lake
+@needs_catalog
 def loop(settings: Settings, tolerance: float, blocklist: str | None, **options: Any) -> None:
     """Run the flywheel: export labels, retrain when enough landed, gate, promote,
     rescore, and select the next batch when the queue runs low. Safe to kill and restart."""
