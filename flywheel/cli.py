@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import NamedTuple
+from collections.abc import Iterator, MutableMapping
+from typing import Any, NamedTuple
 
 import click
 
@@ -104,25 +105,62 @@ def _shared_options(command: click.Command) -> None:
             _shared_options(sub)
 
 
+def _load(name: str, verb: Verb) -> click.Command:
+    module, _, attr = verb.target.partition(":")
+    command: click.Command = getattr(importlib.import_module(module), attr)
+    if name not in _PASS_THROUGH:
+        _shared_options(command)
+    return command
+
+
+class _LazyCommands(MutableMapping[str, click.Command]):
+    """``Group.commands`` that imports a verb's module on first access."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded:
+            self._loaded[name] = _load(name, VERBS[name])  # KeyError: no such verb
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*VERBS, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(set(VERBS) | set(self._loaded))
+
+    def __contains__(self, name: object) -> bool:
+        return name in VERBS or name in self._loaded
+
+
 class LazyGroup(click.Group):
     """A group whose verbs are imported when they run, not when the CLI starts."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(VERBS)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _LazyCommands()
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        verb = VERBS.get(cmd_name)
-        if verb is None:
+        try:
+            return self.commands[cmd_name]
+        except KeyError:
             return None
-        module, _, attr = verb.target.partition(":")
-        command: click.Command = getattr(importlib.import_module(module), attr)
-        if cmd_name not in _PASS_THROUGH:
-            _shared_options(command)
-        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # The summaries come from VERBS: listing the verbs imports none of them.
+        rows = [(name, VERBS[name].summary) for name in VERBS]
         with formatter.section("Commands"):
-            formatter.write_dl([(name, verb.summary) for name, verb in VERBS.items()])
+            formatter.write_dl(rows)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -44,6 +44,7 @@ def quiet(stdout: str, stderr: str, root: Path) -> list[str]:
     assert named, stderr[-500:]
     log = Path(named.group(1))
     assert log.is_file() and log.parent == root / "logs"
+    assert log.stat().st_size > 0  # what Ray said went there
     return lines
 
 
@@ -90,5 +91,6 @@ def test_verbose_leaves_rays_output_on_the_terminal(tmp_path: Path) -> None:
     folder = write_digits_folder(tmp_path / "few", n=20, seed=1)
     root = tmp_path / "root"
     _, err = flywheel(root, "-v", "ingest", str(folder.root), "--taxonomy", str(folder.taxonomy))
+    assert RAY_NOISE.search(err), err  # Ray's own lines (at least its start-up notice)
     assert "Ray's log" not in err
     assert not (root / "logs").exists()
