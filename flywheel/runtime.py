@@ -31,13 +31,15 @@ _handler: logging.Handler | None = None
 def ensure_ray(settings: Settings) -> None:
     """Connect to Ray once per process (a no-op when already connected, as in tests and
     inside a Ray job, where Ray sets RAY_ADDRESS for the driver)."""
+    global RAY_LOG
     if ray.is_initialized():
         return
+    RAY_LOG = None
     # Ray's own noise (token-auth notice, usage stats) is not flywheel's output.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not settings.verbose:
         _quiet(settings.root / "logs")
-    common = {"logging_level": logging.WARNING, "log_to_driver": settings.verbose}
+    common = {"logging_level": logging.WARNING, "log_to_driver": RAY_LOG is None}
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
     else:
@@ -51,16 +53,23 @@ def ensure_ray(settings: Settings) -> None:
     # Whatever in this process looks Ray up later (Ray Train's controller, the state
     # API) finds this cluster, not another local instance started by someone else.
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
-    if not settings.verbose:
+    if RAY_LOG is not None:
         _quiet_loggers()
         _quiet_ray_data()
 
 
 def _quiet(log_dir: Path) -> None:
     global RAY_LOG, _handler
-    log_dir.mkdir(parents=True, exist_ok=True)
-    RAY_LOG = log_dir / f"ray-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-    _handler = logging.FileHandler(RAY_LOG, encoding="utf-8")
+    log = log_dir / f"ray-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    if _handler is not None:  # Ray started again in this process: a new file
+        logging.getLogger("ray").removeHandler(_handler)
+        _handler.close()
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        _handler = logging.FileHandler(log, encoding="utf-8")
+    except OSError:
+        return  # a root this process cannot write (a job's driver elsewhere): Ray speaks
+    RAY_LOG = log
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     _quiet_loggers()
     _divert_native_stderr(RAY_LOG)

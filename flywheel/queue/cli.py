@@ -14,7 +14,7 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from flywheel.clikit import names_option, needs_catalog, needs_lake, parse_names
+from flywheel.clikit import names_option, needs_catalog, parse_names
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError, SourceError
 from flywheel.queue import labelstudio, store
@@ -310,7 +310,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
 @click.command("export-labels")
 @click.pass_obj
-@needs_lake
+@needs_catalog
 def export_labels(settings: Settings) -> None:
     """Copy new answers and labels into the lake tables (exactly once)."""
     from flywheel.lake import Lake
