@@ -55,7 +55,8 @@ def ensure_ray(settings: Settings) -> None:
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     if RAY_LOG is not None:
         _quiet_loggers()
-        _quiet_ray_data()
+        if "ray.data" in sys.modules:  # else the verb that imports it calls quiet_ray_data
+            quiet_ray_data()
 
 
 def _quiet(log_dir: Path) -> None:
@@ -70,6 +71,7 @@ def _quiet(log_dir: Path) -> None:
     except OSError:
         return  # a root this process cannot write (a job's driver elsewhere): Ray speaks
     RAY_LOG = log
+    _handler.setLevel(logging.INFO)  # Ray Data logs DEBUG to its own session file already
     _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     _quiet_loggers()
     _divert_native_stderr(RAY_LOG)
@@ -110,8 +112,12 @@ def _quiet_loggers() -> None:
         root.addHandler(_handler)
 
 
-def _quiet_ray_data() -> None:
-    """No Ray Data progress bars or execution notes: flywheel draws its own bars."""
+def quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution notes on the terminal: flywheel draws its
+    own bars. Call after importing ``ray.data`` (importing it costs seconds, so
+    ``ensure_ray`` does not); a no-op when Ray's output stays on the terminal."""
+    if RAY_LOG is None:
+        return
     from ray.data import DataContext
 
     ctx = DataContext.get_current()

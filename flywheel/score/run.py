@@ -21,7 +21,7 @@ import ray
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
-from flywheel.runtime import ensure_ray
+from flywheel.runtime import ensure_ray, quiet_ray_data
 from flywheel.score.scorer import Scorer, ScorerConfig
 from flywheel.train.checkpoint import load_checkpoint
 from flywheel.train.registry import PROMOTED_ALIAS, Models
@@ -99,6 +99,7 @@ def score(settings: Settings, config: ScoreConfig) -> ScoreSummary:
     before = lake.read("predictions", columns=["sample_id"]).num_rows
     from ray.data.expressions import col
 
+    quiet_ray_data()  # Ray Data's bars and notes to the run's Ray log, unless -v
     # The dataset takes a copy of the current DataContext: hold every block until the
     # whole actor pool is up, so one actor that starts first (its node less busy, or
     # nearer the data) does not take a small pool alone while the other GPUs idle.
