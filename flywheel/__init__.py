@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from flywheel.config import Settings
 from flywheel.errors import FlywheelError
-from flywheel.lake import Lake
 
 if TYPE_CHECKING:
+    from flywheel.lake import Lake
     from flywheel.lake.query import sql
 
 __all__ = ["FlywheelError", "Lake", "Settings", "sql"]
@@ -19,7 +19,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy, so Ray workers that import flywheel do not load DuckDB.
+    # Lazy, so Ray workers that import flywheel do not load DuckDB, and `flywheel --help`
+    # does not load pyiceberg.
+    if name == "Lake":
+        from flywheel.lake import Lake
+
+        return Lake
     if name == "sql":
         from flywheel.lake.query import sql
 

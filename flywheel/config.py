@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
 from flywheel.errors import ConfigError
 
 DEFAULT_ROOT = "./flywheel-data"
+# Passes over the data per training run: `flywheel train` and `flywheel loop` alike.
+DEFAULT_EPOCHS = 5
 NAMESPACE = "flywheel"
 
 
@@ -87,6 +89,8 @@ class Settings:
     s3: S3Settings = field(default_factory=S3Settings)
     ray_address: str | None = None
     namespace: str = NAMESPACE
+    # Ray's own logs on the terminal too; by default they go to root/logs/ (flywheel.runtime).
+    verbose: bool = False
 
     def __post_init__(self) -> None:
         scheme = urlparse(self.warehouse).scheme
@@ -113,12 +117,20 @@ class Settings:
         """Where large media objects live, beside the tables."""
         return self.warehouse.rstrip("/") + "/media"
 
+    def with_root(self, root: str | os.PathLike[str]) -> Settings:
+        """The same settings over another data root (``--root`` given after the verb)."""
+        return Settings.from_env(root=root, ray_address=self.ray_address, verbose=self.verbose)
+
+    def with_verbose(self) -> Settings:
+        return replace(self, verbose=True)
+
     @classmethod
     def from_env(
         cls,
         root: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         ray_address: str | None = None,
+        verbose: bool = False,
     ) -> Settings:
         """Build settings from explicit values, then the environment, then defaults."""
         env = os.environ if environ is None else environ
@@ -138,4 +150,5 @@ class Settings:
             warehouse=warehouse,
             s3=s3,
             ray_address=ray_address or env.get("RAY_ADDRESS") or None,
+            verbose=verbose,
         )

@@ -245,7 +245,7 @@ def one_round(
         exported = export_labels(Lake(settings), engine)
     finally:
         engine.dispose()
-    _say(f"export-labels: {exported}")
+    _say(exported.line())
     n_labels = Lake(settings).read("labels", columns=["sample_id"]).num_rows
     version, acc = train_model(settings, config, parent="promoted")
     status, reason = gate(settings, version)

@@ -1,33 +1,131 @@
 """Starting or joining Ray: the embedded default is an in-process local cluster bound
-to 127.0.0.1; with an address (``--ray-address``/``RAY_ADDRESS``) we join that cluster."""
+to 127.0.0.1; with an address (``--ray-address``/``RAY_ADDRESS``) we join that cluster.
+
+Quiet by default: Ray's own output (its Python loggers, Ray Data's progress bars and
+execution notes, Ray Train's controller, the workers' stdout and stderr) goes to
+``ROOT/logs/ray-<time>.log`` and the workers' session logs, and the CLI names the file
+when the verb ends. ``Settings.verbose`` (``flywheel -v``) puts it all back on the
+terminal. See docs/decisions/cli-quiet-ray.md.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+import time
+from pathlib import Path
 
 import ray
 
 from flywheel.config import Settings
 
+# Ray's Python loggers whose console handlers move to the log file when quiet.
+_RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve", "ray.air")
+
+# The log file this process writes Ray's output to (None: verbose, or Ray not started here).
+RAY_LOG: Path | None = None
+_handler: logging.Handler | None = None
+
 
 def ensure_ray(settings: Settings) -> None:
     """Connect to Ray once per process (a no-op when already connected, as in tests and
     inside a Ray job, where Ray sets RAY_ADDRESS for the driver)."""
+    global RAY_LOG
     if ray.is_initialized():
         return
+    RAY_LOG = None
     # Ray's own noise (token-auth notice, usage stats) is not flywheel's output.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if not settings.verbose:
+        _quiet(settings.root / "logs")
+    common = {"logging_level": logging.WARNING, "log_to_driver": RAY_LOG is None}
     if settings.ray_address:
-        ray.init(address=settings.ray_address, logging_level=logging.WARNING)
+        ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
+    else:
+        ray.init(
+            address="local",  # always a fresh in-process cluster, never one found by chance
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            configure_logging=True,
+            **common,  # type: ignore[arg-type]
+        )
+    # Whatever in this process looks Ray up later (Ray Train's controller, the state
+    # API) finds this cluster, not another local instance started by someone else.
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    if RAY_LOG is not None:
+        _quiet_loggers()
+        if "ray.data" in sys.modules:  # else the verb that imports it calls quiet_ray_data
+            quiet_ray_data()
+
+
+def _quiet(log_dir: Path) -> None:
+    global RAY_LOG, _handler
+    log = log_dir / f"ray-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    if _handler is not None:  # Ray started again in this process: a new file
+        logging.getLogger("ray").removeHandler(_handler)
+        _handler.close()
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        _handler = logging.FileHandler(log, encoding="utf-8")
+    except OSError:
+        return  # a root this process cannot write (a job's driver elsewhere): Ray speaks
+    RAY_LOG = log
+    _handler.setLevel(logging.INFO)  # Ray Data logs DEBUG to its own session file already
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    _quiet_loggers()
+    _divert_native_stderr(RAY_LOG)
+
+
+def _divert_native_stderr(log: Path) -> None:
+    """Ray's C++ core worker in this process writes its ERROR lines straight to file
+    descriptor 2 (``core_worker.cc:... Actor with class name ...``). Point descriptor 2
+    at the log file and give Python's ``sys.stderr`` (our progress bars and messages) a
+    copy of the terminal. Only for a process whose ``sys.stderr`` is descriptor 2 (not
+    under a test's capture)."""
+    try:
+        if sys.stderr is None or sys.stderr.fileno() != 2:
+            return
+    except (AttributeError, OSError, ValueError):
         return
-    ray.init(
-        address="local",  # always a fresh in-process cluster, never one found by chance
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        logging_level=logging.WARNING,
-        configure_logging=True,
-    )
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log_fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    encoding = sys.stderr.encoding
+    sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=encoding, errors="backslashreplace")
+
+
+def _quiet_loggers() -> None:
+    """Move the console handlers of Ray's loggers to the log file (again after
+    ``ray.init``, which installs its own)."""
+    assert _handler is not None
+    for name in _RAY_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            if isinstance(old, logging.StreamHandler) and not isinstance(old, logging.FileHandler):
+                logger.removeHandler(old)
+        logger.propagate = name != "ray"  # children reach the file through "ray"
+    root = logging.getLogger("ray")
+    if _handler not in root.handlers:
+        root.addHandler(_handler)
+
+
+def quiet_ray_data() -> None:
+    """No Ray Data progress bars or execution notes on the terminal: flywheel draws its
+    own bars. Call after importing ``ray.data`` (importing it costs seconds, so
+    ``ensure_ray`` does not); a no-op when Ray's output stays on the terminal."""
+    if RAY_LOG is None:
+        return
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.enable_operator_progress_bars = False
+    ctx.print_on_execution_start = False
+    # Ray Data configures its "ray.data" logger (a console handler) on import.
+    _quiet_loggers()
 
 
 def cluster_cpus() -> int:

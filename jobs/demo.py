@@ -15,6 +15,7 @@ import argparse
 import shutil
 import sys
 
+from flywheel.cli import name_ray_log
 from flywheel.config import Settings
 from flywheel.demo import DemoConfig, run_demo
 from flywheel.errors import FlywheelError
@@ -30,13 +31,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, default=defaults.budget, help="samples per round")
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show Ray's own logs (default: a log file)"
+    )
+    parser.add_argument(
         "--fresh",
         action="store_true",
         help="start over: delete a data root that an earlier demo made",
     )
     args = parser.parse_args(argv)
     try:
-        settings = Settings.from_env(root=args.root)
+        settings = Settings.from_env(root=args.root, verbose=args.verbose)
         marker = settings.root / MARKER
         if args.fresh and marker.exists():  # never delete a lake the demo did not make
             shutil.rmtree(settings.root)
@@ -52,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except FlywheelError as err:
         print(f"flywheel: error: {err}", file=sys.stderr)
         return err.exit_code
+    finally:
+        name_ray_log()
     return 0
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from flywheel.config import Settings
 from flywheel.lake import sql
+from tests.test_cli_quiet import RAY_NOISE
 
 REPO = Path(__file__).resolve().parents[1]
 LOADED_IMAGES = "Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length"
@@ -29,6 +30,10 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
+    # flywheel's own lines and progress bars only; Ray's output is in the named log file.
+    noisy = [ln for ln in (out + proc.stderr).splitlines() if RAY_NOISE.search(ln)]
+    assert not noisy, noisy[:5]
+    assert proc.stderr.rstrip().splitlines()[-1].startswith(f"flywheel: Ray's log: {root}/logs/")
     assert "round 1:" in out and "== label quality" in out
     quality = out.split("== label quality")[1]
     for name in ("ann-ada", "ann-bo", "ann-cy", "ann-dee", "ann-eve"):

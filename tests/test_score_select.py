@@ -190,8 +190,8 @@ def test_blocklisted_classes_are_never_prefilled(scored: Settings, capsys) -> No
         (["--strategy", "margin", "--budget", "5", "--queue", "nope"], "nope"),
         (["--strategy", "margin", "--budget", "5", "--model", "m0999"], "does not exist"),
         (["--strategy", "margin", "--budget", "5", "--target-priors", "zero=x"], "CLASS=P"),
-        (["--from-cluster", "zero:1"], "--from-cluster needs --queue"),
-        (["--budget", "5"], "give --strategy and --budget"),
+        (["--from-cluster", "zero:1"], "No such option '--from-cluster'"),
+        (["--budget", "5"], "Missing option '--strategy'"),
     ],
 )
 def test_bad_select_requests_write_nothing(

@@ -10,6 +10,7 @@ import click
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from flywheel.clikit import format_option, needs_lake
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake.lake import Lake
@@ -18,13 +19,7 @@ from flywheel.lake.query import sql as run_sql
 
 @click.command()
 @click.argument("query")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
+@format_option
 @click.option(
     "--max-rows",
     type=int,
@@ -40,6 +35,7 @@ from flywheel.lake.query import sql as run_sql
     help="Read the tables model VERSION was trained on at the snapshots it read.",
 )
 @click.pass_obj
+@needs_lake
 def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | None) -> None:
     """Run a read-only DuckDB QUERY over every lake table at its current snapshot."""
     pinned = _model_snapshots(settings, as_of) if as_of else None
@@ -70,11 +66,15 @@ def _model_snapshots(settings: Settings, version: str) -> dict[str, int | None]:
 
 @click.command()
 @click.pass_obj
+@needs_lake
 def tables(settings: Settings) -> None:
     """List the lake's tables: rows, current snapshot, and the Iceberg metadata file
     (what a plain DuckDB shell opens with iceberg_scan)."""
     lake = Lake(settings)
-    for name in lake.existing_tables():
+    names = lake.existing_tables()
+    if not names:
+        click.echo(f"no tables yet at {settings.root}: `flywheel ingest` makes them")
+    for name in names:
         table = lake.table(name)
         snap = table.current_snapshot()
         rows = snap.summary["total-records"] if snap and snap.summary else "0"
@@ -96,17 +96,28 @@ def _printable(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(cols, names=table.column_names)
 
 
+# Widest column of a --format table; longer values are cut, and the table says so.
+MAX_WIDTH = 60
+
+
 def format_table(table: pa.Table, max_rows: int) -> str:
     """A plain aligned text table (no colours, safe for pipes and logs)."""
     shown = _printable(table.slice(0, max_rows))
     header = shown.column_names
     rows = [["" if v is None else str(v) for v in row.values()] for row in shown.to_pylist()]
-    widths = [min(60, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(header)]
+    widths = [
+        min(MAX_WIDTH, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(header)
+    ]
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(c[:w].ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
     lines = [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+    if any(len(c) > MAX_WIDTH for r in rows for c in r):
+        lines.append(
+            f"(values longer than {MAX_WIDTH} characters are cut; --format csv or json "
+            "prints them whole)"
+        )
     if table.num_rows > max_rows:
         lines.append(f"... {table.num_rows - max_rows} more rows (use --max-rows or --format csv)")
     return "\n".join(lines)
@@ -114,6 +125,7 @@ def format_table(table: pa.Table, max_rows: int) -> str:
 
 @click.command("duckdb-init")
 @click.pass_obj
+@needs_lake
 def duckdb_init(settings: Settings) -> None:
     """Print a DuckDB init script that opens every table in a plain DuckDB shell:
 

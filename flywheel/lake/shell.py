@@ -1,8 +1,12 @@
 """An init script that opens the lake's tables in a plain DuckDB shell.
 
-DuckDB reads Iceberg natively with its ``iceberg`` extension; the extension files ship
-in PyPI packages (no download at run time), so the script installs them from disk and
-defines one view per table over the table's current metadata file.
+DuckDB reads Iceberg natively with its ``iceberg`` extension. The script names its
+extensions (``INSTALL iceberg; LOAD iceberg;``), so it runs from any DuckDB of the pinned
+version: on this machine ``flywheel duckdb-init`` first copies the extension files that
+ship in PyPI packages into DuckDB's own extension directory (``~/.duckdb/extensions``),
+where ``INSTALL`` finds them without a download; elsewhere DuckDB fetches them from its
+extension repository. One view per table, empty tables included, over the table's
+current metadata file. See docs/decisions/duckdb-init-portable.md.
 """
 
 from __future__ import annotations
@@ -11,8 +15,11 @@ import importlib
 from pathlib import Path
 from urllib.parse import urlparse
 
+import duckdb
+
 from flywheel.errors import StorageError
 from flywheel.lake.lake import Lake
+from flywheel.lake.schema import TABLE_SCHEMAS
 
 
 def _extension_file(name: str) -> Path:
@@ -32,23 +39,32 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def install_extensions(names: list[str]) -> None:
+    """Copy the extensions shipped in PyPI packages into DuckDB's extension directory,
+    so that ``INSTALL name`` in any DuckDB of this version finds them offline."""
+    con = duckdb.connect(":memory:")
+    try:
+        for name in names:
+            con.execute(f"INSTALL {_sql_string(str(_extension_file(name)))}")
+    except duckdb.Error as err:
+        raise StorageError(f"cannot install the DuckDB {name} extension: {err}") from None
+    finally:
+        con.close()
+
+
 def duckdb_init_script(lake: Lake) -> str:
     """SQL for ``duckdb -init FILE``: extensions, S3 access if needed, one view a table."""
     lines = ["-- flywheel lake views at the current snapshots; regenerate after new commits."]
     exts = ["avro", "iceberg"] + (["httpfs"] if lake.settings.warehouse_is_s3 else [])
-    for ext in exts:
-        lines.append(f"INSTALL {_sql_string(str(_extension_file(ext)))};")
-    lines.append("LOAD iceberg;")
+    install_extensions(exts)
+    lines += [f"INSTALL {ext};" for ext in exts]
+    lines += [f"LOAD {ext};" for ext in exts]
     if lake.settings.warehouse_is_s3:
-        lines.append("LOAD httpfs;")
         lines.append(_s3_secret(lake))
-    for name in lake.existing_tables():
-        table = lake.table(name)
-        if table.current_snapshot() is None:
-            lines.append(f"-- {name}: no rows yet")
-            continue
+    for name in TABLE_SCHEMAS:  # every table: an empty one is a view with no rows
+        location = lake.table(name).metadata_location
         lines.append(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM iceberg_scan({_sql_string(table.metadata_location)});"
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM iceberg_scan({_sql_string(location)});"
         )
     return "\n".join(lines) + "\n"
 

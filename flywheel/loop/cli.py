@@ -6,20 +6,23 @@ Flags become config here, once; the library below trusts it. ``ctx.obj`` is the
 
 from __future__ import annotations
 
+import csv
 import json
-from pathlib import Path
+import sys
 from typing import Any
 
 import click
 
-from flywheel.config import Settings
+from flywheel.clikit import format_option, names_option, needs_catalog, needs_lake, parse_names
+from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.loop.config import PAUSE_POINTS, LoopConfig
-from flywheel.loop.gates import GateConfig, load_blocklist
+from flywheel.loop.gates import GateConfig
 
 
-def _gate_config(tolerance: float, blocklist: Path | None) -> GateConfig:
-    return GateConfig(tolerance, load_blocklist(blocklist) if blocklist else frozenset())
+def _gate_config(tolerance: float, blocklist: str | None) -> GateConfig:
+    names = parse_names(blocklist, "--blocklist") if blocklist else []
+    return GateConfig(tolerance, frozenset(names))
 
 
 _tolerance = click.option(
@@ -29,11 +32,10 @@ _tolerance = click.option(
     show_default=True,
     help="Accuracy a candidate may lose against the current model.",
 )
-_blocklist = click.option(
+_blocklist = names_option(
     "--blocklist",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "Classes never prefilled, auto-accepted or newly output wrongly",
     default=None,
-    help="File of classes (one a line) never prefilled, auto-accepted or newly output wrongly.",
 )
 
 
@@ -78,7 +80,9 @@ _blocklist = click.option(
     default=None,
     help="Stop after SECONDS with nothing to do.",
 )
-@click.option("--epochs", type=int, default=3, show_default=True)
+@click.option(
+    "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Passes over the data."
+)
 @click.option(
     "--workers", type=int, default=1, show_default=True, help="Data-parallel training workers."
 )
@@ -98,7 +102,8 @@ _blocklist = click.option(
 @click.option("--name", default="default", show_default=True, help="Loop name (its state row).")
 @click.option("--pause-at", multiple=True, type=click.Choice(PAUSE_POINTS), hidden=True)
 @click.pass_obj
-def loop(settings: Settings, tolerance: float, blocklist: Path | None, **options: Any) -> None:
+@needs_catalog
+def loop(settings: Settings, tolerance: float, blocklist: str | None, **options: Any) -> None:
     """Run the flywheel: export labels, retrain when enough landed, gate, promote,
     rescore, and select the next batch when the queue runs low. Safe to kill and restart."""
     from flywheel.loop.controller import run_loop
@@ -116,8 +121,9 @@ def loop(settings: Settings, tolerance: float, blocklist: Path | None, **options
 @_blocklist
 @click.option("--dry-run", is_flag=True, help="Evaluate only; record no decision.")
 @click.pass_obj
+@needs_lake
 def gate(
-    settings: Settings, version: str, tolerance: float, blocklist: Path | None, dry_run: bool
+    settings: Settings, version: str, tolerance: float, blocklist: str | None, dry_run: bool
 ) -> None:
     """Run the gates on candidate VERSION against the promoted model, and record the
     decision (promoted or rejected, with the reason) in the models table."""
@@ -171,12 +177,27 @@ def report_error(settings: Settings, **options: Any) -> None:
     click.echo(record_feedback(settings, FeedbackReport(**options, source="cli")).line())
 
 
-@click.command("models")
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+_MODEL_FIELDS = (
+    "version",
+    "parent",
+    "status",
+    "reason",
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "n_train",
+    "n_eval",
+    "snapshot_ids",
+    "checkpoint_uri",
+    "created_at",
 )
+
+
+@click.command("models")
+@format_option
 @click.option("--history", is_flag=True, help="Every status each version took (model_events).")
 @click.pass_obj
+@needs_lake
 def models(settings: Settings, fmt: str, history: bool) -> None:
     """Model versions: parent, data snapshots, metrics, status and reason (* = current)."""
     from flywheel.lake import Lake
@@ -186,24 +207,15 @@ def models(settings: Settings, fmt: str, history: bool) -> None:
     reg = ModelHistory.read(lake)
     rows = reg.events(lake) if history else list(reg.latest.values())
     if fmt == "json":
-        keep = (
-            "version",
-            "parent",
-            "status",
-            "reason",
-            "accuracy",
-            "macro_f1",
-            "ece",
-            "n_train",
-            "n_eval",
-            "snapshot_ids",
-            "checkpoint_uri",
-            "created_at",
-        )
-        out = [{k: r[k] for k in keep} for r in rows]
+        out = [{k: r[k] for k in _MODEL_FIELDS} for r in rows]
         for r in out:
             r["snapshot_ids"] = json.loads(r["snapshot_ids"])
         click.echo(json.dumps(out, default=str, indent=1))
+        return
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=_MODEL_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
         return
     if not rows:
         click.echo("no models yet: `flywheel train` or `flywheel loop` makes one")
@@ -215,6 +227,7 @@ def models(settings: Settings, fmt: str, history: bool) -> None:
 @click.command("status")
 @click.option("--loop", "loop_name", default="default", show_default=True, help="Loop name.")
 @click.pass_obj
+@needs_lake
 def status(settings: Settings, loop_name: str) -> None:
     """Pool, queues, recent labels, the current model and its trend, and the loop."""
     from flywheel.loop.status import read_status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flywheel.config import DEFAULT_EPOCHS
 from flywheel.errors import ConfigError
 from flywheel.loop.gates import GateConfig
 
@@ -28,7 +29,7 @@ class LoopConfig:
     low_water: int | None = None  # select when this few tasks are open (default: budget // 2)
     max_idle_s: float | None = None  # stop after waiting this long with nothing to do
     # training (a candidate fine-tunes the promoted model)
-    epochs: int = 3
+    epochs: int = DEFAULT_EPOCHS
     workers: int = 1
     batch_size: int = 32
     lr: float = 1e-3

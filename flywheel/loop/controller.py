@@ -303,7 +303,7 @@ class _Controller:
     def _epoch_line(self, report: dict[str, Any]) -> None:
         self._echo(
             f"  epoch {report['epoch']}/{report['epochs']}  loss {report['train_loss']:.4f}  "
-            f"accuracy {report['accuracy']:.3f}"
+            f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}"
         )
         self.store.heartbeat()
 

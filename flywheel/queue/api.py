@@ -346,7 +346,7 @@ def _prefill(stored: dict[str, Any] | None) -> Prefill:
     return Prefill(
         label=stored.get("label"),
         confidence=stored.get("confidence"),
-        top_k=[TopK(label=label, p=p) for label, p in stored.get("top_k") or []],
+        top_k=[TopK(label=label, prob=prob) for label, prob in stored.get("top_k") or []],
     )
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
+from flywheel.clikit import names_option, needs_catalog, parse_names
 from flywheel.config import Settings
-from flywheel.errors import ConfigError, SourceError
+from flywheel.errors import ConfigError, NotFoundError, SourceError
 from flywheel.queue import labelstudio, store
 from flywheel.queue.names import printable
 from flywheel.queue.stats import queue_stats
@@ -26,10 +27,6 @@ def _engine(settings: Settings) -> Engine:
     if settings.catalog_is_sqlite:
         settings.root.mkdir(parents=True, exist_ok=True)
     return store.open_engine(settings.catalog_uri)
-
-
-def _csv_list(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _read_items(path: Path) -> list[dict[str, Any]]:
@@ -61,7 +58,17 @@ def queue() -> None:
 
 @queue.command("create")
 @click.argument("name")
-@click.option("--labels", required=True, help="Comma-separated label set, e.g. cat,dog,bird.")
+@names_option(
+    "--labels",
+    "Label set, e.g. cat,dog,bird (default: --taxonomy's classes, else the promoted model's)",
+    default=None,
+)
+@click.option(
+    "--taxonomy",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Take the labels from this taxonomy YAML (the one given to `flywheel ingest`).",
+)
 @click.option(
     "--consensus", default=1, show_default=True, help="Answers from distinct annotators per task."
 )
@@ -85,9 +92,11 @@ def queue() -> None:
     help="File with instructions shown to annotators (Markdown).",
 )
 @click.pass_obj
-def create(settings: Settings, name: str, labels: str, consensus: int, gold_rate: float,
-           lease_seconds: int, min_agreement: float, instructions: Path | None) -> None:  # fmt: skip
+def create(settings: Settings, name: str, labels: str | None, taxonomy: str | None,
+           consensus: int, gold_rate: float, lease_seconds: int, min_agreement: float,
+           instructions: Path | None) -> None:  # fmt: skip
     """Create queue NAME."""
+    label_set = _queue_labels(settings, labels, taxonomy)
     text = ""
     if instructions is not None:
         try:
@@ -97,7 +106,7 @@ def create(settings: Settings, name: str, labels: str, consensus: int, gold_rate
                 f"cannot read --instructions {instructions}: {err.strerror}"
             ) from None
     q = store.create_queue(
-        _engine(settings), name, _csv_list(labels), consensus=consensus, gold_rate=gold_rate,
+        _engine(settings), name, label_set, consensus=consensus, gold_rate=gold_rate,
         lease_seconds=lease_seconds, instructions=text, min_agreement=min_agreement,
     )  # fmt: skip
     click.echo(
@@ -106,12 +115,49 @@ def create(settings: Settings, name: str, labels: str, consensus: int, gold_rate
     )
 
 
+def _queue_labels(settings: Settings, labels: str | None, taxonomy: str | None) -> list[str]:
+    """--labels, else the taxonomy's classes, else the promoted model's classes."""
+    if labels is not None and taxonomy is not None:
+        raise ConfigError("give --labels or --taxonomy, not both")
+    if labels is not None:
+        return parse_names(labels, "--labels")
+    if taxonomy is not None:
+        from flywheel.ingest.taxonomy import Taxonomy
+
+        return list(Taxonomy.load(taxonomy).classes)
+    promoted = _promoted_classes(settings)
+    if promoted is None:
+        raise ConfigError(
+            "no labels: give --labels a,b,... or --taxonomy FILE (no model is promoted yet "
+            "to take them from)"
+        )
+    return promoted
+
+
+def _promoted_classes(settings: Settings) -> list[str] | None:
+    from flywheel.clikit import require_lake
+
+    try:
+        require_lake(settings)
+    except NotFoundError:
+        return None
+    from flywheel.lake import Lake
+    from flywheel.train.registry import Models
+
+    promoted = Models.read(Lake(settings)).promoted()
+    return list(promoted["class_names"]) if promoted else None
+
+
 @queue.command("stats")
 @click.argument("name", required=False)
 @click.pass_obj
+@needs_catalog
 def stats(settings: Settings, name: str | None) -> None:
     """Task states, agreement and accuracy on gold of one queue or all."""
     results = queue_stats(_engine(settings), name)
+    if not results:
+        click.echo("no queues yet: `flywheel queue create NAME` makes one")
+        return
     for s in results:
         agreement = "-" if s.agreement is None else f"{s.agreement:.2f}"
         click.echo(
@@ -139,6 +185,7 @@ def _pct(value: float | None) -> str:
 @click.argument("name")
 @click.argument("items", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
+@needs_catalog
 def enqueue_cmd(settings: Settings, name: str, items: Path) -> None:
     """Add tasks from ITEMS (JSON Lines: sample_id, kind, prefill, priority)."""
     r = enqueue(_engine(settings), name, _read_items(items))
@@ -151,6 +198,7 @@ def enqueue_cmd(settings: Settings, name: str, items: Path) -> None:
 @click.argument("name")
 @click.argument("items", type=click.Path(dir_okay=False, path_type=Path))
 @click.pass_obj
+@needs_catalog
 def add_gold_cmd(settings: Settings, name: str, items: Path) -> None:
     """Add gold answers from ITEMS (CSV or JSON Lines with sample_id, label)."""
     rows = _read_items(items)
@@ -189,6 +237,7 @@ def add_gold_cmd(settings: Settings, name: str, items: Path) -> None:
     help="Also write the Label Studio labeling config (XML).",
 )
 @click.pass_obj
+@needs_catalog
 def export_ls(settings: Settings, name: str, vendor: str, max_tasks: int, lease_seconds: int | None,
               kind: str, data_key: str, media_url: str, output: Path, config_out: Path | None) -> None:  # fmt: skip
     """Lease tasks of NAME to VENDOR and write them as Label Studio tasks."""
@@ -208,6 +257,7 @@ def export_ls(settings: Settings, name: str, vendor: str, max_tasks: int, lease_
 @click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--vendor", required=True, help="Vendor the answers are stored under.")
 @click.pass_obj
+@needs_catalog
 def import_ls(settings: Settings, export: Path, vendor: str) -> None:
     """Submit the answers in a Label Studio JSON EXPORT."""
     r = labelstudio.import_annotations(_engine(settings), vendor, _read_items(export))
@@ -225,18 +275,22 @@ def vendor() -> None:
 
 @vendor.command("add")
 @click.argument("name")
-@click.option("--queues", required=True, help="Comma-separated queue names.")
-@click.option(
+@names_option("--queues", "Queues it may lease from", required=True)
+@names_option(
     "--annotators",
+    "Annotator names the vendor must answer under; each counts once towards consensus "
+    "(one name: the vendor counts as one annotator). Default: trust the names it sends",
     default="",
-    help="Comma-separated annotator names the vendor must answer under; each counts once "
-    "towards consensus (one name: the vendor counts as one annotator). Default: trust "
-    "the names it sends.",
 )
 @click.pass_obj
 def vendor_add(settings: Settings, name: str, queues: str, annotators: str) -> None:
     """Create vendor NAME; prints its token (shown once) alone on stdout."""
-    token = store.add_vendor(_engine(settings), name, _csv_list(queues), _csv_list(annotators))
+    token = store.add_vendor(
+        _engine(settings),
+        name,
+        parse_names(queues, "--queues"),
+        parse_names(annotators, "--annotators") if annotators else [],
+    )
     click.echo(token)
     click.echo(f"added vendor {name} for {queues}; the token above is shown only once", err=True)
 
@@ -244,6 +298,7 @@ def vendor_add(settings: Settings, name: str, queues: str, annotators: str) -> N
 @vendor.command("revoke")
 @click.argument("name")
 @click.pass_obj
+@needs_catalog
 def vendor_revoke(settings: Settings, name: str) -> None:
     """Revoke vendor NAME's token now and release its leases."""
     returned = store.revoke_vendor(_engine(settings), name)
@@ -285,16 +340,13 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
 
 @click.command("export-labels")
 @click.pass_obj
+@needs_catalog
 def export_labels(settings: Settings) -> None:
     """Copy new answers and labels into the lake tables (exactly once)."""
     from flywheel.lake import Lake
     from flywheel.queue.export import export_labels as run_export
 
-    r = run_export(Lake(settings), _engine(settings))
-    click.echo(
-        f"exported {r.annotations} annotations and {r.labels} labels "
-        f"(watermarks: annotation {r.annotation_mark}, label {r.label_mark})"
-    )
+    click.echo(run_export(Lake(settings), _engine(settings)).line())
 
 
 COMMANDS = (queue, vendor, serve, export_labels)

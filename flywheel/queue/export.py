@@ -50,6 +50,17 @@ class ExportResult:
     annotation_mark: int
     label_mark: int
 
+    def line(self) -> str:
+        """The one-line summary people read.
+
+        >>> ExportResult(3, 1, 12, 5).line()
+        'exported 3 annotations and 1 labels (watermarks: annotation 12, label 5)'
+        """
+        return (
+            f"exported {self.annotations} annotations and {self.labels} labels "
+            f"(watermarks: annotation {self.annotation_mark}, label {self.label_mark})"
+        )
+
 
 def export_labels(
     lake: Lake,

@@ -47,8 +47,10 @@ class LeaseIn(_Model):
 
 
 class TopK(_Model):
+    """One class of the prefill's top k: the same ``{label, prob}`` as ``selections.top_k``."""
+
     label: str
-    p: float
+    prob: float
 
 
 class Prefill(_Model):

@@ -122,11 +122,12 @@ def _check_item(index: int, item: Mapping[str, Any]) -> _Spec:
 
 
 def _pairs(top_k: Any) -> list[tuple[Any, Any]]:
-    """top_k as [[label, p], ...] or [{"label", "p" (or "prob")}, ...]."""
+    """top_k as [[label, prob], ...] or [{"label", "prob"}, ...] (the selections shape;
+    the older key "p" is still read)."""
     out = []
     for entry in top_k:
         if isinstance(entry, Mapping):
-            out.append((entry["label"], entry.get("p", entry.get("prob", 0.0))))
+            out.append((entry["label"], entry.get("prob", entry.get("p", 0.0))))
         else:
             out.append((entry[0], entry[1]))
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from flywheel.clikit import needs_lake
 from flywheel.config import Settings
 from flywheel.reports.balance import BalanceConfig, balance_report
 from flywheel.reports.clusters import SplitConfig
@@ -36,6 +37,7 @@ _FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--model", default="promoted", show_default=True, help="Whose predictions to show.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @click.pass_obj
+@needs_lake
 def browse(
     settings: Settings,
     out: Path,
@@ -64,6 +66,7 @@ def browse(
               show_default=True, help="Smallest group share of a split class.")  # fmt: skip
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
 @click.pass_obj
+@needs_lake
 def embeddings(
     settings: Settings,
     out: Path,
@@ -92,6 +95,7 @@ def report() -> None:
 @click.option("--model", default="promoted", show_default=True, help="Model version.")
 @click.option("--against", default=None, help="Another version to compare with.")
 @click.pass_obj
+@needs_lake
 def confusion(settings: Settings, out: Path, model: str, against: str | None) -> None:
     """The labelled confusion matrix (PNG and HTML), and the change from --against."""
     click.echo(confusion_report(settings, ConfusionConfig(out, model, against)).line())
@@ -100,6 +104,7 @@ def confusion(settings: Settings, out: Path, model: str, against: str | None) ->
 @report.command("balance")
 @click.option("--out", required=True, type=_FILE, help="FILE.html; .png and .json are written too.")
 @click.pass_obj
+@needs_lake
 def balance(settings: Settings, out: Path) -> None:
     """Samples per class and the source of their labels: weak, vendors, gold, verification."""
     click.echo(balance_report(settings, BalanceConfig(out)).line())
@@ -111,6 +116,7 @@ def balance(settings: Settings, out: Path) -> None:
 @click.option("--model", default="promoted", show_default=True, help="Model whose embeddings.")
 @click.option("--budget", type=int, default=None, help="At most this many tasks.")
 @click.pass_obj
+@needs_lake
 def verify_cluster_cmd(
     settings: Settings, cluster: str, queue: str, model: str, budget: int | None
 ) -> None:

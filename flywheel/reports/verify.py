@@ -1,5 +1,5 @@
 """Turn one group of a split class into a verification batch: ``flywheel report
-verify-cluster CLASS:GROUP --queue Q`` (and ``flywheel select --from-cluster``).
+verify-cluster CLASS:GROUP --queue Q``.
 
 The group is found again exactly as ``flywheel embeddings`` found it (same model, same
 seeded analysis), its members not yet labelled or queued become one ``selections``

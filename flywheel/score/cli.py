@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from flywheel.clikit import needs_lake
 from flywheel.config import Settings
 from flywheel.score.run import ScoreConfig
 from flywheel.score.run import score as run_score
@@ -33,6 +34,7 @@ from flywheel.score.run import score as run_score
     help="MC-dropout passes for BALD (0: no BALD).",
 )
 @click.pass_obj
+@needs_lake
 def score(
     settings: Settings,
     model: str,

@@ -23,7 +23,7 @@ from flywheel.errors import ConfigError
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import CommitHook
 from flywheel.lake.storage import filesystem
-from flywheel.runtime import ensure_ray
+from flywheel.runtime import ensure_ray, quiet_ray_data
 from flywheel.score.commit import commit_predictions, staged_files, staging_uri
 from flywheel.score.scorer import Scorer, ScorerConfig
 from flywheel.train.checkpoint import load_checkpoint
@@ -105,6 +105,7 @@ def score(
     before = lake.read("predictions", columns=["sample_id"]).num_rows
     from ray.data.expressions import col
 
+    quiet_ray_data()  # Ray Data's bars and notes to the run's Ray log, unless -v
     # The dataset takes a copy of the current DataContext: hold every block until the
     # whole actor pool is up, so one actor that starts first (its node less busy, or
     # nearer the data) does not take a small pool alone while the other GPUs idle.

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from flywheel.clikit import names_option, needs_lake, parse_names
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake.cli import format_table
-from flywheel.selection.run import SelectConfig, SelectSummary
+from flywheel.selection.run import SelectConfig
 from flywheel.selection.run import select as run_select
 
 
@@ -29,17 +30,11 @@ def _parse_priors(text: str | None) -> dict[str, float] | None:
 @click.command()
 @click.option(
     "--strategy",
-    default=None,
-    help="random, margin, entropy, least-confidence, "
+    required=True,
+    help="random (a cold start needs no model), margin, entropy, least-confidence, "
     "bald, kcenter, badge, label-errors (see docs).",
 )
-@click.option("--budget", type=int, default=None, help="How many samples to pick.")
-@click.option(
-    "--from-cluster",
-    default=None,
-    metavar="CLASS:GROUP",
-    help="Verify one group of a split class (see `flywheel embeddings`) instead.",
-)
+@click.option("--budget", type=int, required=True, help="How many samples to pick.")
 @click.option("--queue", default=None, help="Annotation queue to send the picks to.")
 @click.option("--model", default="promoted", show_default=True, help="Model whose scores to use.")
 @click.option(
@@ -51,15 +46,13 @@ def _parse_priors(text: str | None) -> dict[str, float] | None:
 @click.option("--target-priors", default=None, help="Correct to this class mix: cat=0.7,dog=0.3.")
 @click.option("--top-k", type=int, default=3, show_default=True, help="Classes in the prefill.")
 @click.option("--seed", type=int, default=None, help="Makes random choices repeatable.")
-@click.option(
-    "--blocklist", default="", help="Classes never suggested in a prefill: a,b (comma-separated)."
-)
+@names_option("--blocklist", "Classes never suggested in a prefill", default="")
 @click.pass_obj
+@needs_lake
 def select(
     settings: Settings,
-    strategy: str | None,
-    budget: int | None,
-    from_cluster: str | None,
+    strategy: str,
+    budget: int,
     queue: str | None,
     model: str,
     class_balanced: bool,
@@ -69,57 +62,14 @@ def select(
     seed: int | None,
     blocklist: str,
 ) -> None:
-    """Pick the most useful pool samples to label next (and enqueue them)."""
-    if from_cluster is not None:
-        summary = _from_cluster(settings, from_cluster, queue, model, budget)
-    else:
-        summary = _by_strategy(
-            settings,
-            strategy,
-            budget,
-            queue,
-            model,
-            class_balanced,
-            prior_shift,
-            target_priors,
-            top_k,
-            seed,
-            frozenset(c.strip() for c in blocklist.split(",") if c.strip()),
-        )
-    columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
-    click.echo(format_table(summary.picks.select(columns), 10))
-    for line in summary.lines():
-        click.echo(line)
+    """Pick the most useful pool samples to label next (and enqueue them).
 
-
-def _from_cluster(
-    settings: Settings, ref: str, queue: str | None, model: str, budget: int | None
-) -> SelectSummary:
-    from flywheel.reports.verify import VerifyClusterConfig, parse_cluster_ref, verify_cluster
-
-    if queue is None:
-        raise ConfigError("--from-cluster needs --queue: the group becomes verification tasks")
-    name, group = parse_cluster_ref(ref)
-    return verify_cluster(settings, VerifyClusterConfig(name, group, queue, model, budget))
-
-
-def _by_strategy(
-    settings: Settings,
-    strategy: str | None,
-    budget: int | None,
-    queue: str | None,
-    model: str,
-    class_balanced: bool,
-    prior_shift: bool,
-    target_priors: str | None,
-    top_k: int,
-    seed: int | None,
-    blocklist: frozenset[str],
-) -> SelectSummary:
-    if strategy is None or budget is None:
-        raise ConfigError("give --strategy and --budget (or --from-cluster CLASS:GROUP --queue Q)")
-    if blocklist:
-        _check_blocklist(settings, model, blocklist)
+    To send one group of a split class to verification instead, use
+    `flywheel report verify-cluster CLASS:GROUP --queue Q`.
+    """
+    blocked = frozenset(parse_names(blocklist, "--blocklist"))
+    if blocked:
+        _check_blocklist(settings, model, blocked)
     config = SelectConfig(
         strategy=strategy,
         budget=budget,
@@ -130,9 +80,16 @@ def _by_strategy(
         target_priors=_parse_priors(target_priors),
         top_k=top_k,
         seed=seed,
-        blocklist=blocklist,
+        blocklist=blocked,
     )
-    return run_select(settings, config)
+    summary = run_select(settings, config)
+    if summary.picks.num_rows == 0:
+        click.echo("nothing to select: every pool sample is labelled or queued already")
+    else:
+        columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
+        click.echo(format_table(summary.picks.select(columns), 10))
+    for line in summary.lines():
+        click.echo(line)
 
 
 def _check_blocklist(settings: Settings, model: str, blocklist: frozenset[str]) -> None:

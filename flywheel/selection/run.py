@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from flywheel.config import Settings
-from flywheel.errors import ConfigError
+from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.schema import SELECTIONS
@@ -137,8 +137,13 @@ def _model_row(
 ) -> dict[str, Any] | None:
     """The model whose scores the round uses; None for a cold start (a strategy that
     reads no model output, and no model asked for or promoted yet)."""
-    if not needs and config.model == PROMOTED_ALIAS and models.promoted() is None:
-        return None
+    if config.model == PROMOTED_ALIAS and models.promoted() is None:
+        if not needs:
+            return None
+        raise NotFoundError(
+            f"no model is promoted yet, and --strategy {config.strategy} reads a model's "
+            "scores: start cold with --strategy random, or `flywheel train` one first"
+        )
     return models.get(config.model)
 
 

@@ -6,14 +6,16 @@ from typing import Any
 
 import click
 
-from flywheel.config import Settings
-from flywheel.train.metrics import format_confusion
+from flywheel.clikit import needs_lake
+from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.train.run import TrainConfig
 from flywheel.train.run import train as run_train
 
 
 @click.command()
-@click.option("--epochs", type=int, default=5, show_default=True)
+@click.option(
+    "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Passes over the data."
+)
 @click.option("--workers", type=int, default=1, show_default=True, help="Data-parallel workers.")
 @click.option("--gpu", is_flag=True, help="One GPU per worker (CPU otherwise).")
 @click.option(
@@ -47,6 +49,7 @@ from flywheel.train.run import train as run_train
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.pass_obj
+@needs_lake
 def train(settings: Settings, **options: Any) -> None:
     """Train a model version with Ray Train on the labelled samples and register it in
     the models table (checkpoint in object storage)."""
@@ -54,12 +57,28 @@ def train(settings: Settings, **options: Any) -> None:
     summary = run_train(settings, config, on_epoch=_print_epoch)
     for line in summary.lines():
         click.echo(line)
+    if summary.status == "candidate":
+        click.echo(_what_promotes(settings, summary.version))
 
 
 def _print_epoch(report: dict[str, Any]) -> None:
+    """One line per epoch; the confusion matrix comes once, at the end."""
     click.echo(
         f"epoch {report['epoch']}/{report['epochs']}  loss {report['train_loss']:.4f}  "
         f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}  "
         f"ECE {report['ece']:.3f}  ({report['seconds']:.1f}s)"
     )
-    click.echo(format_confusion(report, compact=True))
+
+
+def _what_promotes(settings: Settings, version: str) -> str:
+    """What makes a candidate count: until it is promoted, nothing uses it."""
+    from flywheel.lake import Lake
+    from flywheel.train.registry import Models
+
+    promoted = Models.read(Lake(settings)).promoted()
+    current = promoted["version"] if promoted else "the promoted model"
+    return (
+        f"{version} is a candidate: score and select keep using {current} until "
+        f"`flywheel gate {version}` promotes it (it must pass the gates; `flywheel loop` "
+        "gates its own candidates)"
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import ray
 import torch
 
-from flywheel.config import Settings
+from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import CommitConflictError, ConfigError
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
@@ -42,7 +42,7 @@ EpochCallback = Callable[[dict[str, Any]], None]
 class TrainConfig:
     """One training run, as the CLI or a job asks for it."""
 
-    epochs: int = 5
+    epochs: int = DEFAULT_EPOCHS
     workers: int = 1
     gpu: bool = False
     from_version: str | None = None  # a models version, or "promoted"

@@ -98,7 +98,7 @@ def test_bad_loop_config_names_the_flag(kwargs: dict, message: str) -> None:  # 
         (["--queue", "nope"], "no queue named 'nope'"),
         (["--queue", "q", "--strategy", "coin-flip"], "coin-flip"),
         (["--queue", "q", "--budget", "0"], "--budget"),
-        (["--queue", "q", "--blocklist", "/nonexistent/list.txt"], "cannot read blocklist"),
+        (["--queue", "q", "--blocklist", "@/nonexistent/list.txt"], "cannot read --blocklist"),
         (["--queue", "q"], "is run by elsewhere:"),
     ],
 )

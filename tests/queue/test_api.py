@@ -83,7 +83,7 @@ def test_vendor_flow(world: World) -> None:
         task = got["tasks"][0]
         assert task["prefill"] == {
             "label": "cat", "confidence": 0.7,
-            "top_k": [{"label": "cat", "p": 0.7}, {"label": "dog", "p": 0.3}],
+            "top_k": [{"label": "cat", "prob": 0.7}, {"label": "dog", "prob": 0.3}],
         }  # fmt: skip
         assert task["labels"] == ["cat", "dog"] and task["kind"] == "label"
         assert task["media_url"] == f"/v1/media/{task['task_id']}"  # relative: no public URL set

@@ -11,6 +11,7 @@ import pytest
 
 from flywheel.cli import cli
 from flywheel.config import Settings
+from flywheel.lake import Lake
 from flywheel.submit import entrypoint, find_checkout, runtime_env
 from flywheel.submit.package import job_module, submittable_verbs
 from tests.submit.conftest import run_cli
@@ -90,6 +91,7 @@ def test_an_unknown_verb_lists_the_ones_that_can_be_submitted(cli_env, capfd) ->
 
 def test_without_an_address_the_verb_runs_here(cli_env, capfd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     root = tmp_path / "root"
+    Lake(Settings.from_env(root=root, environ={})).table("samples")  # sql reads a lake
     result = run_cli(capfd, "--root", str(root), "submit", "sql", "select 41 + 1 as answer")
     assert result.code == 0, result.err
     assert "running sql here" in result.err

@@ -1,0 +1,233 @@
+"""The command line people live in (issue 12), checked through the real CLI: it starts
+fast, refuses a root with no lake, takes --root after the verb, prints one error prefix,
+and shares its conventions across verbs. The quiet-Ray and training-output checks run a
+real ingest and train in tests/test_cli_quiet.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import pytest
+
+from flywheel import cli
+from flywheel.cli import VERBS, main
+
+REPO = Path(__file__).resolve().parents[1]
+NO_LAKE = "run `flywheel ingest` or check --root"
+
+# What `import flywheel.cli` may load besides the standard library: click, and these.
+ALLOWED_FLYWHEEL = {"flywheel", "flywheel.cli", "flywheel.config", "flywheel.errors"}
+ALLOWED_THIRD_PARTY = {"click"}
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_of_the_cli_loads_no_heavy_module() -> None:
+    probe = "import json, sys, flywheel.cli; print(json.dumps(sorted(sys.modules)))"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(proc.stdout))
+    ours = {m for m in loaded if m == "flywheel" or m.startswith("flywheel.")}
+    assert ours == ALLOWED_FLYWHEEL
+    tops = {m.split(".")[0] for m in loaded} - {"flywheel"}
+    third_party = {
+        t for t in tops if t not in sys.stdlib_module_names and not t.startswith("_")
+    } - {"__editable___flywheel_0_1_0_finder"}
+    assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY
+
+
+def test_help_and_version_answer_in_well_under_a_second() -> None:
+    for args in (["--help"], ["--version"]):
+        best = min(_timed(args) for _ in range(3))
+        assert best < 1.0, f"flywheel {' '.join(args)} took {best:.2f} s"
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == "flywheel 0.1.0"
+
+
+def _timed(args: list[str]) -> float:
+    started = time.monotonic()
+    code, _, _ = run(*args)
+    assert code == 0
+    return time.monotonic() - started
+
+
+def test_every_verb_loads_under_its_name_and_its_help_runs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    group = cli.cli
+    ctx = click.Context(group)
+    for name in VERBS:
+        command = group.get_command(ctx, name)
+        assert command is not None and command.name == name
+        code, out, _ = in_process(capsys, name, "--help")
+        assert code == 0 and "Usage: flywheel " + name in out
+    code, out, _ = in_process(capsys, "--help")
+    assert all(name in out for name in VERBS)
+
+
+READ_ONLY = [
+    ["tables"],
+    ["sql", "select 1"],
+    ["duckdb-init"],
+    ["models"],
+    ["status"],
+    ["score"],
+    ["select", "--strategy", "random", "--budget", "1"],
+    ["train", "--epochs", "1"],
+    ["gate", "m0001"],
+    ["loop", "--queue", "q", "--rounds", "1"],
+    ["browse", "--out", "gallery"],
+    ["embeddings", "--out", "emb"],
+    ["report", "confusion", "--out", "c.html"],
+    ["report", "balance", "--out", "b.html"],
+    ["report", "verify-cluster", "a:1", "--queue", "q"],
+    ["export-labels"],
+    ["queue", "stats"],
+    ["queue", "enqueue", "q", "items.jsonl"],
+]
+
+
+@pytest.mark.parametrize("args", READ_ONLY, ids=lambda a: " ".join(a[:2]))
+def test_a_verb_that_reads_refuses_a_root_with_no_lake_and_creates_nothing(
+    args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "flywheel-dta"  # a typo of the real root
+    for where in (["--root", str(root), *args], [*args, "--root", str(root)]):
+        code, out, err = in_process(capsys, *where)
+        assert code == 2, (out, err)
+        assert err == f"flywheel: error: no flywheel lake at {root}; {NO_LAKE}\n"
+        assert not root.exists()
+
+
+def test_root_after_the_verb_is_the_same_as_before(
+    filled_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = in_process(capsys, "--root", str(filled_root), "tables")
+    after = in_process(capsys, "tables", "--root", str(filled_root))
+    assert before == after and before[0] == 0 and "samples\trows=" in before[1]
+
+
+def test_a_usage_error_names_flywheel_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = in_process(capsys, "tables", "--bogus")
+    assert code == 2 and err.startswith("flywheel: error: tables: No such option '--bogus'")
+    assert err.count("flywheel") == 1
+    code, _, err = in_process(capsys, "--bogus")
+    assert err.startswith("flywheel: error: No such option") and err.count("flywheel") == 1
+    code, _, err = in_process(capsys, "queue", "create")
+    assert err.startswith("flywheel: error: queue create: Missing argument 'NAME'")
+
+
+def test_empty_results_say_so(filled_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = in_process(capsys, "models", "--root", str(filled_root))
+    assert code == 0 and out.startswith("no models yet")
+    code, out, _ = in_process(capsys, "sql", "select * from feedback", "--root", str(filled_root))
+    assert code == 0 and out.rstrip().endswith("(0 rows)")
+
+
+def test_sql_announces_that_it_cut_long_text(
+    filled_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = "select repeat('y', 80) as long"
+    code, out, _ = in_process(capsys, "--root", str(filled_root), "sql", query)
+    assert code == 0 and "y" * 61 not in out
+    assert "(values longer than 60 characters are cut; --format csv or json" in out
+    code, out, _ = in_process(capsys, "--root", str(filled_root), "sql", query, "--format", "csv")
+    assert "y" * 80 in out
+
+
+def test_a_cold_start_error_suggests_the_random_strategy(
+    filled_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["select", "--strategy", "margin", "--budget", "5", "--root", str(filled_root)]
+    code, _, err = in_process(capsys, *args)
+    assert code == 2 and "--strategy random" in err and err.count("\n") == 1
+
+
+def _params(verb: str) -> dict[str, click.Parameter]:
+    command = cli.cli.get_command(click.Context(cli.cli), verb)
+    assert command is not None
+    return {p.name or "": p for p in command.params}
+
+
+def test_one_convention_across_verbs(capsys: pytest.CaptureFixture[str]) -> None:
+    # --format: the same choices wherever rows are printed.
+    for verb in ("sql", "models"):
+        fmt = _params(verb)["fmt"]
+        assert isinstance(fmt.type, click.Choice) and list(fmt.type.choices) == [
+            "table",
+            "csv",
+            "json",
+        ]
+    # The same default number of epochs for train and loop.
+    assert _params("train")["epochs"].default == _params("loop")["epochs"].default == 5
+    # Required options are shown as required.
+    code, out, _ = in_process(capsys, "select", "--help")
+    for option in ("--strategy", "--budget"):
+        line = next(ln for ln in out.splitlines() if ln.strip().startswith(option))
+        assert "[required]" in line or "[required]" in out.split(option, 1)[1].split("--", 1)[0]
+    # One way to queue a cluster for verification: report verify-cluster.
+    code, _, err = in_process(capsys, "select", "--from-cluster", "a:1")
+    assert code == 2 and "No such option '--from-cluster'" in err
+    # A list of names is a,b or @FILE, for every --blocklist.
+    for verb in ("select", "loop", "gate"):
+        assert _params(verb)["blocklist"].metavar == "A,B|@FILE"
+
+
+def test_a_blocklist_file_is_read_the_same_by_every_verb(
+    filled_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.txt"
+    for args in (
+        ["select", "--strategy", "random", "--budget", "1"],
+        ["gate", "m0001"],
+        ["loop", "--queue", "q", "--rounds", "1"],
+    ):
+        code, _, err = in_process(
+            capsys, "--root", str(filled_root), *args, "--blocklist", f"@{missing}"
+        )
+        assert code == 2, err
+        assert (
+            err
+            == f"flywheel: error: cannot read --blocklist file {missing}: No such file or directory\n"
+        )
+
+
+def test_topk_uses_one_key_in_the_api_and_the_selections_table() -> None:
+    openapi = json.loads((REPO / "schemas" / "openapi.json").read_text())
+    assert set(openapi["components"]["schemas"]["TopK"]["properties"]) == {"label", "prob"}
+    selections = (REPO / "schemas" / "selections.json").read_text()
+    assert "struct<label: string, prob: float>" in selections
+
+
+def test_queue_labels_come_from_the_taxonomy_when_not_given(
+    tmp_path: Path, digits_folder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = str(tmp_path / "root")
+    code, out, err = in_process(
+        capsys, "--root", root, "queue", "create", "q", "--taxonomy", str(digits_folder.taxonomy)
+    )
+    assert code == 0, err
+    assert out.startswith("created queue q: 10 labels")
+    code, _, err = in_process(capsys, "--root", root, "queue", "create", "q2")
+    assert code == 2 and "give --labels a,b,... or --taxonomy FILE" in err
