@@ -23,6 +23,7 @@ KILLS = [
     ("ingest", "quarantine"),
     ("select", None),
     ("decision", None),
+    ("decision", "model_events"),
     ("predictions", None),
 ]
 
