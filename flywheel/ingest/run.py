@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from flywheel.ingest.sources import Listing, SourceItem, list_source
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.ingest.worker import IngestWorker
 from flywheel.lake import Lake
+from flywheel.modalities import get_modality
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
 
@@ -41,6 +43,8 @@ class IngestConfig:
     workers: int | None = None  # None: one actor per CPU of the cluster
     inline_max_bytes: int = 1 << 20
     progress: bool = True
+    # modality -> check thresholds, e.g. {"audio": {"edge_rise_db": 9.0}}
+    modality_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -49,6 +53,8 @@ class IngestConfig:
             raise ConfigError(
                 f"unknown modality {self.modality!r}; valid modalities: {', '.join(modality_names())}"
             )
+        for name, params in self.modality_params.items():
+            get_modality(name, **params)  # an unknown name or a bad threshold fails here
         if self.chunk_size < 1 or (self.workers is not None and self.workers < 1):
             raise ConfigError("chunk_size and workers must be at least 1")
 
@@ -103,6 +109,7 @@ def ingest(settings: Settings, config: IngestConfig) -> IngestSummary:
         s3=settings.s3,
         modality=config.modality,
         inline_max_bytes=config.inline_max_bytes,
+        modality_params=config.modality_params,
     )
     committer = Committer(lake, run_id, listing.source)
     committer.add_manifest_problems(listing.problems, inspect_config)

@@ -5,10 +5,9 @@ Checks, in order (each one a ``Rejected.reason``), after the Speech Commands cle
 - ``undecodable``: libsndfile cannot open the bytes.
 - ``truncated``: a WAV whose ``data`` chunk declares more bytes than the file holds
   (libsndfile silently returns the frames that are there, so we read the header).
-- ``near_silent``: the loudest 20 ms frame is below ``silence_floor_dbfs``.
-- ``cut_off``: the loud region around the loudest frame (frames within
-  ``active_range_db`` of it, contiguous) reaches the first or the last frame, i.e. the
-  sound does not fade in or out inside the clip: a recording started or stopped mid-word.
+- ``near_silent`` and ``cut_off``: decided against the clip's own noise floor
+  (``flywheel.modalities.audio_checks``): nothing rises above the floor, or sound is
+  already on when the recording starts or still on when it stops.
 
 Levels are RMS in dBFS: 0 dBFS is a full-scale square wave, a full-scale sine is -3.
 
@@ -31,6 +30,9 @@ import numpy as np
 import soundfile as sf
 
 from flywheel.errors import ConfigError
+from flywheel.modalities.audio_checks import AudioChecks, find_fault, frame_levels_dbfs
+
+__all__ = ["AudioChecks", "AudioModality", "frame_levels_dbfs"]
 from flywheel.modalities.base import MediaFacts, Modality, Rejected
 
 if TYPE_CHECKING:
@@ -65,19 +67,15 @@ class AudioModality(Modality):
     quality_checks = ("undecodable", "truncated", "near_silent", "cut_off")
     archs = ("speech-cnn",)
 
-    def __init__(
-        self,
-        silence_floor_dbfs: float = -40.0,
-        active_range_db: float = 25.0,
-        frame_ms: float = 20.0,
-    ) -> None:
-        if active_range_db <= 0 or frame_ms <= 0:
+    def __init__(self, **checks: float) -> None:
+        """``checks``: thresholds by name, see ``AudioChecks`` (all optional)."""
+        unknown = sorted(set(checks) - set(AudioChecks.__dataclass_fields__))
+        if unknown:
             raise ConfigError(
-                f"active_range_db and frame_ms must be > 0, got {active_range_db} and {frame_ms}"
+                f"unknown audio check setting(s) {', '.join(unknown)}; valid: "
+                + ", ".join(AudioChecks.__dataclass_fields__)
             )
-        self.silence_floor_dbfs = silence_floor_dbfs
-        self.active_range_db = active_range_db
-        self.frame_ms = frame_ms
+        self.checks = AudioChecks(**checks)
 
     def inspect(self, data: bytes, mime: str) -> MediaFacts:
         """Decode, check, and return duration (seconds), sample rate (Hz) and channels."""
@@ -143,38 +141,10 @@ class AudioModality(Modality):
         return model
 
     def _check_levels(self, mono: np.ndarray, sample_rate: int) -> None:
-        level = frame_levels_dbfs(mono, sample_rate, self.frame_ms)  # (F,)
-        if level.size == 0:
-            raise Rejected("near_silent", f"the clip is shorter than one {self.frame_ms} ms frame")
-        peak = int(level.argmax())
-        if level[peak] < self.silence_floor_dbfs:
-            raise Rejected(
-                "near_silent",
-                f"loudest frame {level[peak]:.1f} dBFS < floor {self.silence_floor_dbfs} dBFS",
-            )
-        quiet = level < level[peak] - self.active_range_db  # (F,) bool
-        loud_at_start, loud_at_end = not quiet[:peak].any(), not quiet[peak:].any()
-        if loud_at_start or loud_at_end:
-            edge = "start" if loud_at_start else "end"
-            raise Rejected(
-                "cut_off",
-                f"the sound is still within {self.active_range_db} dB of its peak "
-                f"({level[peak]:.1f} dBFS) at the {edge} of the clip",
-            )
-
-
-def frame_levels_dbfs(mono: np.ndarray, sample_rate: int, frame_ms: float = 20.0) -> np.ndarray:
-    """RMS level of each whole ``frame_ms`` frame of ``mono`` (N,) in dBFS, shape (F,).
-    A last partial frame is dropped; digital silence reads -200 dBFS.
-
-    >>> frame_levels_dbfs(np.ones(800, dtype=np.float32), 8000, 20.0).round(1)
-    array([0., 0., 0., 0., 0.], dtype=float32)
-    """
-    frame = max(1, round(sample_rate * frame_ms / 1000))  # samples per frame
-    n = len(mono) // frame
-    frames = mono[: n * frame].reshape(n, frame)  # (F, frame)
-    rms = np.sqrt(np.mean(np.square(frames), axis=1))  # (F,)
-    return 20 * np.log10(np.maximum(rms, 1e-10))
+        level = frame_levels_dbfs(mono, sample_rate, self.checks.frame_ms)  # (F,) dBFS
+        fault = find_fault(level, self.checks)
+        if fault is not None:
+            raise Rejected(*fault)
 
 
 def _loudest_window(wave: torch.Tensor, length: int) -> torch.Tensor:
