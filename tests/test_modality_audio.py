@@ -148,7 +148,7 @@ def test_audio_modality_is_registered_and_validates_params() -> None:
     assert modality_for_mime("audio/x-wav") == "audio"
     with pytest.raises(ConfigError, match="edge_rise_db must be > 0"):
         AudioModality(edge_rise_db=0)
-    with pytest.raises(ConfigError, match="unknown audio check setting.*active_range_db"):
+    with pytest.raises(ConfigError, match=r"unknown audio check setting.*active_range_db"):
         AudioModality(active_range_db=25)
 
 
