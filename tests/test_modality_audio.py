@@ -11,6 +11,7 @@ import filetype
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from flywheel.errors import ConfigError
 from flywheel.keywords import KEYWORDS, RATE, KeywordClip, keyword_clips, room_noise
@@ -157,3 +158,32 @@ def test_edge_threshold_is_a_setting(words: AudioFolder) -> None:
     with pytest.raises(Rejected, match="cut_off"):
         AudioModality().inspect(cut, "audio/x-wav")
     assert AudioModality(edge_rise_db=80.0).inspect(cut, "audio/x-wav").sample_rate == 22050
+
+
+def test_word_anywhere_in_a_one_second_clip_gives_the_same_input() -> None:
+    """The loudest window is centred in the input for every clip length: the word at
+    the start or at the end of a 1 s clip (or in a 2.5 s clip) is the same to the model."""
+    from flywheel.keywords import Voice, spoken_word
+
+    word = spoken_word("seven", Voice("en-us", 160, 50))[: 16000 * 4 // 10]  # (<= 0.4 s,)
+    placed = []
+    for length, at in ((16000, 800), (16000, 15200 - len(word)), (40000, 30000)):
+        clip = np.zeros(length, np.float32)
+        clip[at : at + len(word)] = word
+        placed.append(AudioModality().to_tensor(wav(clip, 16000)))  # rate as the input's
+    assert placed[0].shape == (1, 40, 101)
+    assert torch.allclose(placed[0], placed[1], atol=1e-4)
+    assert torch.allclose(placed[0], placed[2], atol=1e-4)
+    old = {**AudioModality().input_spec(), "window_s": None}  # as checkpoints before it
+    early, late = (AudioModality().to_tensor(wav(c, 16000), old) for c in (
+        np.pad(word, (800, 15200 - len(word))), np.pad(word, (15200 - len(word), 800))))  # fmt: skip
+    assert not torch.allclose(early, late, atol=1e-1)
+
+
+def test_window_is_a_train_input_setting() -> None:
+    from flywheel.train.run import _input_spec
+
+    audio = AudioModality()
+    assert _input_spec(audio, "speech-cnn", {"window_s": 0.3})["window_s"] == 0.3
+    with pytest.raises(ConfigError, match="audio input has no setting hop_s"):
+        _input_spec(audio, "speech-cnn", {"hop_s": 0.3})

@@ -12,8 +12,10 @@ Checks, in order (each one a ``Rejected.reason``), after the Speech Commands cle
 Levels are RMS in dBFS: 0 dBFS is a full-scale square wave, a full-scale sine is -3.
 
 Network (``archs``): ``speech-cnn``, in the spirit of the PyTorch Speech Commands
-tutorial: a clip is resampled to 16 kHz mono, cut or padded to 1 s around its loudest
-second, and turned into a 40-band log-mel spectrogram (25 ms windows, 10 ms hop),
+tutorial: a clip is resampled to 16 kHz mono, and its loudest ``window_s`` (0.5 s) is
+found and put at the centre of a 1 s input, whatever the clip's length (a word at the
+start or at the end of a one-second clip gives the same input; see
+docs/decisions/audio-loudest-window.md), then turned into a 40-band log-mel spectrogram (25 ms windows, 10 ms hop),
 standardised per clip so the gain of the recording does not matter; three conv blocks
 classify it.
 """
@@ -49,6 +51,7 @@ _UNKNOWN_SIZE = 0x7FFFF000
 _SPEECH_SPEC: dict[str, Any] = {
     "sample_rate": 16000,
     "clip_s": 1.0,
+    "window_s": 0.5,  # the loudest this-long window is centred in the clip_s input
     "n_mels": 40,
     "n_fft": 400,
     "hop": 160,
@@ -116,7 +119,12 @@ class AudioModality(Modality):
         wave = torch.from_numpy(samples.mean(axis=1))  # (N,) mono
         if rate != spec["sample_rate"]:
             wave = AF.resample(wave, int(rate), int(spec["sample_rate"]))
-        wave = _loudest_window(wave, round(spec["sample_rate"] * spec["clip_s"]))  # (L,)
+        length = round(spec["sample_rate"] * spec["clip_s"])
+        if spec.get("window_s"):
+            window = round(spec["sample_rate"] * spec["window_s"])
+            wave = _centre_loudest(wave, length, window)  # (L,)
+        else:  # checkpoints from before window_s: the loudest clip_s, not centred
+            wave = _loudest_window(wave, length)  # (L,)
         mel = _mel(spec["sample_rate"], spec["n_fft"], spec["hop"], spec["n_mels"])(wave)
         logmel = torch.log(mel + 1e-6)  # (n_mels, frames)
         logmel = (logmel - logmel.mean()) / (logmel.std() + 1e-5)
@@ -145,6 +153,52 @@ class AudioModality(Modality):
         fault = find_fault(level, self.checks)
         if fault is not None:
             raise Rejected(*fault)
+
+
+def loudest_start(mono: np.ndarray, window: int) -> int:
+    """Start of the ``window`` samples of ``mono`` (N,) with the most energy (0 when
+    the clip is shorter than the window).
+
+    >>> loudest_start(np.array([0, 0, 0, 1, 1, 0], dtype=np.float32), 2)
+    3
+    """
+    if len(mono) <= window:
+        return 0
+    energy = np.concatenate([[0.0], np.cumsum(np.square(mono, dtype=np.float64))])  # (N+1,)
+    return int(np.argmax(energy[window:] - energy[:-window]))  # window sums, (N-W+1,)
+
+
+def loudest_centre(mono: np.ndarray, window: int) -> int:
+    """The energy centroid (a sample index) of ``mono``'s (N,) loudest ``window``: where
+    the sound is. Many windows can hold a short word whole; the centroid is the word's
+    middle in each of them.
+
+    >>> loudest_centre(np.array([0, 0, 0, 1, 1, 0, 0, 0], dtype=np.float32), 6)
+    3
+    """
+    start = loudest_start(mono, window)
+    power = np.square(mono[start : start + window], dtype=np.float64)  # (W,)
+    if power.sum() <= 0:
+        return start + min(window, len(mono)) // 2
+    return start + int(np.sum(np.arange(len(power)) * power) / power.sum())
+
+
+def _centre_loudest(wave: torch.Tensor, length: int, window: int) -> torch.Tensor:
+    """``length`` samples of ``wave`` (N,) whose middle is the energy centroid of its
+    loudest ``window``: (length,). A short clip is zero-padded first; the chosen stretch is
+    rolled (its ends wrap) so the loudest window sits exactly in the middle even when
+    it lies near an end of the clip."""
+    import torch
+    import torch.nn.functional as F
+
+    n = wave.shape[0]
+    if n < length:
+        left = (length - n) // 2
+        wave, n = F.pad(wave, (left, length - n - left)), length
+    window = min(window, n)
+    centre = loudest_centre(wave.numpy(), window)
+    begin = min(max(centre - length // 2, 0), n - length)
+    return torch.roll(wave[begin : begin + length], length // 2 - (centre - begin))
 
 
 def _loudest_window(wave: torch.Tensor, length: int) -> torch.Tensor:
