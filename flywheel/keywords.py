@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from flywheel.errors import SourceError
-from flywheel.sample_data import speak
+from flywheel.sample_data import AudioFolder, speak
 
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 VOICES = ("en-us", "en-gb", "en-gb-scotland", "en-029", "en-us+f3", "en-gb+f2")
@@ -153,3 +153,30 @@ def keyword_clips(
                     at = float(rng.uniform(0.25, 0.6))
                     clip = place(audio, snr, rng, cut=cut, cut_at=at)
                     yield KeywordClip(word, voice, snr, cut, clip)
+
+
+def write_keywords_folder(
+    dest: Path,
+    words: Sequence[str],
+    voice_list: Sequence[Voice],
+    snrs: Sequence[float | None] = (None, 40, 30, 20, 15, 10),
+    noise: float = 0.0,
+    seed: int = 0,
+) -> AudioFolder:
+    """Each word in each voice as a 1 s WAV (the word at a random place, under steady
+    room noise at an SNR drawn from ``snrs``), with a manifest whose hashtags name the
+    wrong word for a ``noise`` share of the clips, and a taxonomy ``word: ["#word"]``.
+    Every clip is a whole word: a correct ingest quarantines none of them."""
+    from flywheel.sample_data import _assign_roles, _wav, _Writer
+
+    rng = np.random.default_rng(seed)
+    writer = _Writer(Path(dest), {w: [f"#{w}"] for w in words}, rng)
+    combos = [(w, v) for w in words for v in voice_list]
+    roles = _assign_roles(len(combos), rng, noise)
+    for (word, voice), role in zip(combos, roles, strict=True):
+        snr = snrs[int(rng.integers(len(snrs)))]
+        clip = place(spoken_word(word, voice), snr, rng)
+        kind = "clean" if snr is None else f"snr{snr:g}"
+        rel = f"clips/{word}/{voice.tag}-{kind}.wav"
+        writer.add(rel, _wav(clip, RATE), word, f"kw-{word}-{voice.tag}", role)
+    return writer.finish(AudioFolder, ("undecodable", "truncated", "near_silent", "cut_off"))
