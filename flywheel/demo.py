@@ -37,7 +37,7 @@ QUEUE = "digits"
 MIXED = "seven-or-one"  # feed-b's one class for two real digits
 AUDIO_QUEUE = "keywords"
 AUDIO_MIXED = "stop-or-go"  # the audio feed-b's one class for two real words
-AUDIO_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off")
+AUDIO_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def write_keyword_data(root: Path, config: DemoConfig) -> DemoData:
     feed = write_keywords_folder(src / "feed-b", ("stop", "go"), pool_voices, snrs, 0.0,
                                  config.seed + 1)  # fmt: skip
     lump_classes(feed, AUDIO_MIXED, ["stop", "go"])
-    test = write_keywords_folder(src / "test", (*AUDIO_WORDS, "stop", "go"), test_voices, snrs,
-                                 0.0, config.seed + 2)  # fmt: skip
+    test = write_keywords_folder(src / "test", AUDIO_WORDS, test_voices, snrs, 0.0,
+                                 config.seed + 2)  # fmt: skip
     return _with_truth(DemoData(pool, feed, test))
 
 
