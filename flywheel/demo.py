@@ -8,6 +8,11 @@ retrain -> gate, while a simulated vendor works through the real HTTP API with t
 annotators, one of them bad, whom the gold tasks catch. It prints accuracy per round and
 the confusion matrix, and writes an HTML report that links the four data reports:
 gallery, confusion (promoted vs first model), embeddings with split clusters, balance.
+
+``DemoConfig(modality="audio")`` runs the same flywheel on spoken keywords made with
+espeak-ng at setup time (``flywheel.keywords``): a word anywhere in a one-second clip,
+many voices, speeds and pitches, half of them under steady room noise (10-40 dB SNR),
+hashtags wrong on purpose for some, and a feed whose tag map lumps "stop" and "go".
 """
 
 from __future__ import annotations
@@ -22,13 +27,17 @@ from pathlib import Path
 import numpy as np
 
 from flywheel.config import Settings
+from flywheel.errors import ConfigError
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
-from flywheel.sample_data import DigitsFolder, lump_classes, write_digits_folder
+from flywheel.sample_data import SampleFolder, lump_classes, write_digits_folder
 from flywheel.sim import Annotator, SimulatedVendor
 
 QUEUE = "digits"
 MIXED = "seven-or-one"  # feed-b's one class for two real digits
+AUDIO_QUEUE = "keywords"
+AUDIO_MIXED = "stop-or-go"  # the audio feed-b's one class for two real words
+AUDIO_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,58 @@ class DemoConfig:
         Annotator("ann-eve", 0.04),
     )
     seed: int = 7
+    modality: str = "image"  # or "audio": spoken keywords instead of digits
+    voices_per_word: int = 24  # audio: clips per word in the pool (and in feed-b)
+
+    def __post_init__(self) -> None:
+        if self.modality not in ("image", "audio"):
+            raise ConfigError(f"demo --modality must be image or audio, got {self.modality!r}")
+
+    @property
+    def queue(self) -> str:
+        return AUDIO_QUEUE if self.modality == "audio" else QUEUE
+
+    @property
+    def mixed(self) -> str:
+        return AUDIO_MIXED if self.modality == "audio" else MIXED
 
 
 @dataclass
 class DemoData:
-    pool: DigitsFolder
-    feed: DigitsFolder
-    test: DigitsFolder
+    pool: SampleFolder
+    feed: SampleFolder
+    test: SampleFolder
     truth: dict[str, str] = field(default_factory=dict)  # sample_id -> true class
+
+
+def write_keyword_data(root: Path, config: DemoConfig) -> DemoData:
+    """Keyword folders: the pool (hashtags ``noise`` wrong, half the clips noisy),
+    feed-b ("stop" and "go", right hashtags, a tag map that lumps them) and the test
+    split (clean tags, voices the pool does not have)."""
+    from flywheel.keywords import voices, write_keywords_folder
+
+    n = config.voices_per_word
+    every = voices(54, config.seed)  # all voice/speed/pitch combinations, shuffled
+    rng = np.random.default_rng(config.seed)
+    order = [every[i] for i in rng.permutation(len(every))]
+    pool_voices, test_voices = order[:n], order[n : n + 8]
+    src = root / "demo-source"
+    snrs = (None, None, None, 40, 30, 20, 15, 10)  # half clean, half under room noise
+    pool = write_keywords_folder(src / "pool", AUDIO_WORDS, pool_voices, snrs, config.noise,
+                                 config.seed)  # fmt: skip
+    feed = write_keywords_folder(src / "feed-b", ("stop", "go"), pool_voices, snrs, 0.0,
+                                 config.seed + 1)  # fmt: skip
+    lump_classes(feed, AUDIO_MIXED, ["stop", "go"])
+    test = write_keywords_folder(src / "test", AUDIO_WORDS, test_voices, snrs, 0.0,
+                                 config.seed + 2)  # fmt: skip
+    return _with_truth(DemoData(pool, feed, test))
+
+
+def _with_truth(data: DemoData) -> DemoData:
+    for folder in (data.pool, data.feed, data.test):
+        for rel, label in folder.truth.items():
+            data.truth[hashlib.sha256((folder.root / rel).read_bytes()).hexdigest()] = label
+    return data
 
 
 def write_data(root: Path, config: DemoConfig) -> DemoData:
@@ -77,11 +130,7 @@ def write_data(root: Path, config: DemoConfig) -> DemoData:
     lump_classes(feed, MIXED, ["one", "seven"])
     test = write_digits_folder(src / "test", indices=order[-config.test_size:].tolist(),
                                seed=config.seed, noise=0.0, faults=False)  # fmt: skip
-    data = DemoData(pool, feed, test)
-    for folder in (pool, feed, test):
-        for rel, label in folder.truth.items():
-            data.truth[hashlib.sha256((folder.root / rel).read_bytes()).hexdigest()] = label
-    return data
+    return _with_truth(DemoData(pool, feed, test))
 
 
 def ingest_data(settings: Settings, data: DemoData) -> list[str]:
@@ -187,8 +236,10 @@ def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> 
     try:
         # MIXED is a class of the data (feed-b's weak labels), so model prefills may name
         # it; the annotators answer with the real digit.
-        classes = sorted(set(data.truth.values()) | {MIXED})
-        create_queue(engine, QUEUE, classes, consensus=config.consensus, gold_rate=config.gold_rate)
+        classes = sorted(set(data.truth.values()) | {config.mixed})
+        create_queue(
+            engine, config.queue, classes, consensus=config.consensus, gold_rate=config.gold_rate
+        )
         pool_ids = Lake(settings).read(
             "samples", columns=["sample_id"], row_filter="split == 'pool'"
         )
@@ -196,8 +247,9 @@ def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> 
         gold_ids = rng.choice(
             pool_ids.column("sample_id").to_pylist(), config.n_gold, replace=False
         )
-        add_gold(engine, QUEUE, [{"sample_id": s, "label": data.truth[s]} for s in gold_ids])
-        return add_vendor(engine, "acme-labelling", [QUEUE])
+        gold = [{"sample_id": s, "label": data.truth[s]} for s in gold_ids]
+        add_gold(engine, config.queue, gold)
+        return add_vendor(engine, "acme-labelling", [config.queue])
     finally:
         engine.dispose()
 
@@ -236,10 +288,10 @@ def one_round(
     _say(f"\n== round {round_}")
     _say(score(settings, ScoreConfig(mc_passes=0)).lines()[0])
     for line in select(
-        settings, SelectConfig(config.strategy, config.budget, queue=QUEUE, seed=round_)
+        settings, SelectConfig(config.strategy, config.budget, queue=config.queue, seed=round_)
     ).lines():
         _say(line)
-    _wait_for_answers(settings, vendor)
+    _wait_for_answers(settings, vendor, config.queue)
     engine = open_engine(settings.catalog_uri)
     try:
         exported = export_labels(Lake(settings), engine)
@@ -253,7 +305,9 @@ def one_round(
     return RoundResult(round_, version, status, acc, n_labels, reason)
 
 
-def _wait_for_answers(settings: Settings, vendor: VendorThread, timeout_s: float = 300) -> None:
+def _wait_for_answers(
+    settings: Settings, vendor: VendorThread, queue: str = QUEUE, timeout_s: float = 300
+) -> None:
     """Until the queue has nothing open or leased (the vendor answered everything)."""
     from flywheel.queue.stats import queue_stats
     from flywheel.queue.store import open_engine
@@ -264,7 +318,7 @@ def _wait_for_answers(settings: Settings, vendor: VendorThread, timeout_s: float
         while time.monotonic() < deadline:
             if vendor.error is not None:
                 raise vendor.error
-            stats = queue_stats(engine, QUEUE, refresh=False)[0]
+            stats = queue_stats(engine, queue, refresh=False)[0]
             if stats.open == 0 and stats.leased == 0:
                 _say(
                     f"vendor: {vendor.vendor.stats.answers} answers so far; queue drained ({stats.done} tasks done)"
@@ -273,11 +327,11 @@ def _wait_for_answers(settings: Settings, vendor: VendorThread, timeout_s: float
             time.sleep(1.0)
     finally:
         engine.dispose()
-    raise TimeoutError(f"the simulated vendor did not drain queue {QUEUE!r} in {timeout_s:.0f}s")
+    raise TimeoutError(f"the simulated vendor did not drain queue {queue!r} in {timeout_s:.0f}s")
 
 
 def annotator_lines(
-    settings: Settings,
+    settings: Settings, queue: str = QUEUE
 ) -> tuple[list[str], list[tuple[str, float | None, float | None]]]:
     """Accuracy of each annotator on gold (and Dawid-Skene's estimate)."""
     from flywheel.queue.names import printable
@@ -286,13 +340,13 @@ def annotator_lines(
 
     engine = open_engine(settings.catalog_uri)
     try:
-        stats = queue_stats(engine, QUEUE, refresh=True)[0]
+        stats = queue_stats(engine, queue, refresh=True)[0]
     finally:
         engine.dispose()
     rows = [
         (printable(a.annotator), a.gold_accuracy, a.estimated_accuracy) for a in stats.annotators
     ]
-    lines = [f"queue {QUEUE}: {stats.done} tasks done, agreement {stats.agreement or 0:.2f}"]
+    lines = [f"queue {queue}: {stats.done} tasks done, agreement {stats.agreement or 0:.2f}"]
     for name, gold, est in rows:
         flag = "  <- caught by the gold tasks" if gold is not None and gold < 0.8 else ""
         lines.append(
@@ -308,10 +362,17 @@ def _pct(x: float | None) -> str:
 def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
     """The whole demo; prints as it goes and writes ``<root>/demo-report/index.html``."""
     started = time.monotonic()
-    data = write_data(settings.root, config)
-    _say(f"wrote {data.pool.n_files} pool digits (hashtags {config.noise:.0%} wrong on purpose, plus "
-         f"corrupt, truncated and misnamed files), {data.feed.n_files} from feed-b (whose tag "
-         f"map lumps #1 and #7 into {MIXED!r}) and {data.test.n_files} clean test digits")  # fmt: skip
+    if config.modality == "audio":
+        data = write_keyword_data(settings.root, config)
+        _say(f"wrote {data.pool.n_files} spoken keywords (espeak-ng; hashtags {config.noise:.0%} "
+             f"wrong on purpose, half under room noise at 10-40 dB SNR), {data.feed.n_files} "
+             f"from feed-b (whose tag map lumps #stop and #go into {AUDIO_MIXED!r}) and "
+             f"{data.test.n_files} test clips in other voices")  # fmt: skip
+    else:
+        data = write_data(settings.root, config)
+        _say(f"wrote {data.pool.n_files} pool digits (hashtags {config.noise:.0%} wrong on purpose, plus "
+             f"corrupt, truncated and misnamed files), {data.feed.n_files} from feed-b (whose tag "
+             f"map lumps #1 and #7 into {MIXED!r}) and {data.test.n_files} clean test digits")  # fmt: skip
     for line in ingest_data(settings, data):
         _say(line)
     _say(
@@ -325,12 +386,12 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
         _say(f"vendor API on {api.url}; simulated vendor with annotators "
              + ", ".join(f"{a.name} ({a.error_rate:.0%} wrong)" for a in config.annotators))  # fmt: skip
         vendor = SimulatedVendor(
-            api.url, token, QUEUE, data.truth, config.annotators, seed=config.seed
+            api.url, token, config.queue, data.truth, config.annotators, seed=config.seed
         )
         with VendorThread(vendor) as worker:
             for round_ in range(1, config.rounds + 1):
                 results.append(one_round(settings, config, worker, round_))
-    lines, annotators = annotator_lines(settings)
+    lines, annotators = annotator_lines(settings, config.queue)
     _say("\n== label quality")
     for line in lines:
         _say(line)

@@ -276,7 +276,7 @@ def write_spoken_words_folder(
     rng = np.random.default_rng(seed)
     w = _Writer(Path(dest), {word: [f"#{word}"] for word in words}, rng)
     with tempfile.TemporaryDirectory() as tmp:
-        spoken = [_speak(espeak, Path(tmp), *combo) for combo in combos]  # [(N,)], 22050 Hz
+        spoken = [speak(espeak, Path(tmp), *combo) for combo in combos]  # [(N,)], 22050 Hz
     roles = _assign_roles(len(combos), rng)
     for (word, voice, speed), (audio, rate), role in zip(combos, spoken, roles, strict=True):
         clip = _wav(_pad(audio, rate, rng), rate)
@@ -288,9 +288,15 @@ def write_spoken_words_folder(
     return w.finish(AudioFolder, ("undecodable", "truncated", "near_silent", "cut_off"))
 
 
-def _speak(espeak: str, tmp: Path, word: str, voice: str, speed: int) -> tuple[np.ndarray, int]:
+def speak(
+    espeak: str, tmp: Path, word: str, voice: str, speed: int, pitch: int | None = None
+) -> tuple[np.ndarray, int]:
+    """``word`` spoken by espeak-ng (``voice``, ``speed`` words a minute, ``pitch`` 0-99):
+    float32 samples (N,) and the rate (22050 Hz)."""
     path = tmp / "word.wav"
     cmd = [espeak, "-v", voice, "-s", str(speed), "-w", str(path), word]
+    if pitch is not None:
+        cmd[1:1] = ["-p", str(pitch)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not path.exists():
         raise SourceError(f"espeak-ng failed for voice {voice!r}: {done.stderr.strip()}")

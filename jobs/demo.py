@@ -1,12 +1,13 @@
 """The README's main job on the embedded defaults: the whole flywheel on real data.
 
-    python -m jobs.demo [--root DIR] [--rounds R] [--budget N]
+    python -m jobs.demo [--root DIR] [--rounds R] [--budget N] [--modality image|audio]
 
 Ingests scikit-learn's digits with hashtags made wrong on purpose (plus real faults),
 trains a first model on the weak labels, then runs rounds of score -> select ->
 annotate (a simulated vendor over the real HTTP API, one of its annotators bad) ->
 export -> retrain -> gate, printing accuracy per round and the confusion matrix, and
-writes an HTML report under the data root.
+writes an HTML report under the data root. ``--modality audio`` does the same on spoken
+keywords that espeak-ng makes at setup time.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
         "-v", "--verbose", action="store_true", help="show Ray's own logs (default: a log file)"
     )
     parser.add_argument(
+        "--modality",
+        choices=("image", "audio"),
+        default=defaults.modality,
+        help="image: handwritten digits; audio: spoken keywords (espeak-ng)",
+    )
+    parser.add_argument(
         "--fresh",
         action="store_true",
         help="start over: delete a data root that an earlier demo made",
@@ -51,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         settings.root.mkdir(parents=True, exist_ok=True)
         marker.write_text("made by python -m jobs.demo; --fresh may delete this folder\n")
-        config = DemoConfig(rounds=args.rounds, budget=args.budget, epochs=args.epochs)
+        config = DemoConfig(rounds=args.rounds, budget=args.budget, epochs=args.epochs,
+                            modality=args.modality)  # fmt: skip
         run_demo(settings, config)
     except FlywheelError as err:
         print(f"flywheel: error: {err}", file=sys.stderr)

@@ -85,3 +85,28 @@ def _check_data_reports(dest: Path, tmp_path: Path, out: str) -> None:
         assert browser.eval(LOADED_IMAGES) > 0  # example thumbnails of each group
     finally:
         browser.close()
+
+
+@pytest.mark.slow
+def test_audio_demo_keeps_every_clean_clip_and_flags_only_the_lumped_words(tmp_path: Path) -> None:
+    """The issue's keyword set (espeak-ng voices, the word anywhere in one second, half
+    under room noise): nothing quarantined, a model trains, and the split-cluster report
+    names `stop-or-go` and no honest word."""
+    root = tmp_path / "audio-demo"
+    proc = subprocess.run(
+        [sys.executable, "-m", "jobs.demo", "--root", str(root), "--rounds", "1",
+         "--budget", "40", "--epochs", "4", "--modality", "audio"],
+        cwd=REPO, capture_output=True, text=True, timeout=1500,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    settings = Settings.from_env(root=root, environ={})
+    assert sql("select count(*) as n from quarantine", settings).column("n")[0].as_py() == 0
+    assert sql("select count(*) as n from samples", settings).column("n")[0].as_py() == 368
+    versions = sql("select distinct version from models order by 1", settings).column("version")
+    assert versions.to_pylist() == ["m0001", "m0002"]
+    dest = root / "demo-report" / "embeddings"
+    clusters = json.loads((dest / "split_clusters.json").read_text())
+    assert [c["class"] for c in clusters["classes"] if c["split"]] == ["stop-or-go"], clusters
+    page = (dest / "split_clusters.html").read_text()
+    assert "log-mel statistics (no labels)" in page
+    assert "split clusters: stop-or-go mixed; 10 classes are one group each" in proc.stdout

@@ -107,3 +107,20 @@ def test_sql_answers_over_the_tables(settings, digits_folder) -> None:  # type: 
         "select reason, count(*) as n from quarantine group by reason", settings
     ).to_pylist()
     assert {r["reason"]: r["n"] for r in by_reason} == digits_folder.expected_quarantine
+
+
+def test_audio_check_flags_reach_the_workers(settings, spoken_folder, capsys) -> None:  # type: ignore[no-untyped-def]
+    """--audio-edge-rise-db is passed to every Ray worker's checks: at 80 dB the planted
+    cut-off clip is kept; a bad value is one line, before anything is written."""
+    import flywheel.cli
+
+    root = ["--root", str(settings.root)]
+    args = ["ingest", str(spoken_folder.root), "--taxonomy", str(spoken_folder.taxonomy),
+            "--modality", "audio", "--no-progress"]  # fmt: skip
+    assert flywheel.cli.main([*root, *args, "--audio-edge-rise-db", "0"]) != 0
+    assert "edge_rise_db must be > 0" in capsys.readouterr().err
+    assert Lake(settings).read("samples").num_rows == 0
+    assert flywheel.cli.main([*root, *args, "--audio-edge-rise-db", "80"]) == 0
+    reasons = Lake(settings).read("quarantine").column("reason").to_pylist()
+    assert "cut_off" not in reasons and "near_silent" in reasons
+    assert Lake(settings).read("samples").num_rows == spoken_folder.expected_new_samples + 1

@@ -11,16 +11,20 @@ import filetype
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from flywheel.errors import ConfigError
+from flywheel.keywords import KEYWORDS, RATE, KeywordClip, keyword_clips, room_noise
 from flywheel.modalities import MediaFacts, Rejected, get_modality, modality_for_mime
 from flywheel.modalities.audio import AudioModality, frame_levels_dbfs
+from flywheel.modalities.audio_checks import AudioChecks, find_fault, measure
 from flywheel.sample_data import AudioFolder, write_spoken_words_folder
 
 pytestmark = pytest.mark.skipif(
     shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"
 )
 MARGIN_DB = 15.0  # the real levels must sit at least this far from each threshold
+EDGE_MARGIN_DB = 3.0  # ... and a whole word's ends this far under the cut_off threshold
 
 
 @pytest.fixture(scope="module")
@@ -66,20 +70,46 @@ def test_planted_fault_is_rejected_with_its_reason(words: AudioFolder, reason: s
 
 
 def test_thresholds_leave_margin_on_real_levels(words: AudioFolder) -> None:
-    check = AudioModality()
+    checks = AudioChecks()
     for rel in words.truth:
         audio, rate = sf.read(words.root / rel, dtype="float32")
-        level = frame_levels_dbfs(audio, rate)  # (F,) dBFS
-        peak = int(level.argmax())
-        assert level[peak] >= check.silence_floor_dbfs + MARGIN_DB, rel
-        # the word fades in and out: some frame on each side is far below the peak
-        assert level[peak] - level[:peak].min() >= check.active_range_db + MARGIN_DB, rel
-        assert level[peak] - level[peak:].min() >= check.active_range_db + MARGIN_DB, rel
+        m = measure(frame_levels_dbfs(audio, rate), checks)
+        assert m.peak >= checks.silence_floor_dbfs + MARGIN_DB, rel
+        assert m.peak - m.floor >= checks.min_snr_db + MARGIN_DB, rel
+        # the word fades in and out: both ends sit at the noise floor
+        assert max(m.start, m.end) - m.floor <= checks.edge_rise_db - EDGE_MARGIN_DB, rel
     quiet, rate = sf.read(io.BytesIO(rejected_file(words, "near_silent")), dtype="float32")
-    assert frame_levels_dbfs(quiet, rate).max() <= check.silence_floor_dbfs - MARGIN_DB
+    assert frame_levels_dbfs(quiet, rate).max() <= checks.silence_floor_dbfs - MARGIN_DB
     cut, rate = sf.read(io.BytesIO(rejected_file(words, "cut_off")), dtype="float32")
-    level = frame_levels_dbfs(cut, rate)
-    assert level.max() - level[-1] <= check.active_range_db - MARGIN_DB
+    m = measure(frame_levels_dbfs(cut, rate), checks)
+    assert m.end - m.floor >= checks.edge_rise_db + MARGIN_DB
+
+
+def check_keywords(clips: list[KeywordClip]) -> list[tuple[str, str | None]]:
+    return [(c.name, (find_fault(frame_levels_dbfs(c.audio, RATE), AudioChecks()) or [None])[0])
+            for c in clips]  # fmt: skip
+
+
+def test_noisy_whole_words_are_kept_at_snr_10_to_40_db() -> None:
+    """The issue's case: a word anywhere in a 1 s clip under steady room noise is noisy,
+    not cut off (the old peak-minus-25 dB rule rejected these at 15-20 dB)."""
+    clips = list(keyword_clips(KEYWORDS, 3, snrs=(10, 15, 20, 30, 40), seed=3))
+    assert len(clips) == 150
+    assert [(name, r) for name, r in check_keywords(clips) if r is not None] == []
+
+
+@pytest.mark.parametrize("edge", ["start", "end"])
+def test_words_truly_cut_are_caught_under_noise(edge: str) -> None:
+    clips = list(keyword_clips(KEYWORDS, 2, snrs=(20, 40), seed=4, cuts=(edge,)))
+    assert [(name, r) for name, r in check_keywords(clips) if r != "cut_off"] == []
+    fault = find_fault(frame_levels_dbfs(clips[0].audio, RATE), AudioChecks())
+    assert fault is not None and f"at the {edge} of the clip" in fault[1]
+
+
+def test_steady_noise_alone_is_near_silent() -> None:
+    noise = room_noise(RATE, np.random.default_rng(0)) * np.float32(0.05)  # -26 dBFS
+    fault = find_fault(frame_levels_dbfs(noise, RATE), AudioChecks())
+    assert fault is not None and fault[0] == "near_silent" and "noise floor" in fault[1]
 
 
 def test_clip_that_starts_mid_word_is_cut_off_at_the_start(words: AudioFolder) -> None:
@@ -114,7 +144,46 @@ def test_clip_shorter_than_a_frame_is_near_silent(words: AudioFolder) -> None:
 
 
 def test_audio_modality_is_registered_and_validates_params() -> None:
-    assert isinstance(get_modality("audio", silence_floor_dbfs=-50.0), AudioModality)
+    modality = get_modality("audio", silence_floor_dbfs=-50.0)
+    assert isinstance(modality, AudioModality) and modality.checks.silence_floor_dbfs == -50.0
     assert modality_for_mime("audio/x-wav") == "audio"
-    with pytest.raises(ConfigError, match="active_range_db"):
-        AudioModality(active_range_db=0)
+    with pytest.raises(ConfigError, match="edge_rise_db must be > 0"):
+        AudioModality(edge_rise_db=0)
+    with pytest.raises(ConfigError, match=r"unknown audio check setting.*active_range_db"):
+        AudioModality(active_range_db=25)
+
+
+def test_edge_threshold_is_a_setting(words: AudioFolder) -> None:
+    cut = rejected_file(words, "cut_off")
+    with pytest.raises(Rejected, match="cut_off"):
+        AudioModality().inspect(cut, "audio/x-wav")
+    assert AudioModality(edge_rise_db=80.0).inspect(cut, "audio/x-wav").sample_rate == 22050
+
+
+def test_word_anywhere_in_a_one_second_clip_gives_the_same_input() -> None:
+    """The loudest window is centred in the input for every clip length: the word at
+    the start or at the end of a 1 s clip (or in a 2.5 s clip) is the same to the model."""
+    from flywheel.keywords import Voice, spoken_word
+
+    word = spoken_word("seven", Voice("en-us", 160, 50))[: 16000 * 4 // 10]  # (<= 0.4 s,)
+    placed = []
+    for length, at in ((16000, 800), (16000, 15200 - len(word)), (40000, 30000)):
+        clip = np.zeros(length, np.float32)
+        clip[at : at + len(word)] = word
+        placed.append(AudioModality().to_tensor(wav(clip, 16000)))  # rate as the input's
+    assert placed[0].shape == (1, 40, 101)
+    assert torch.allclose(placed[0], placed[1], atol=1e-4)
+    assert torch.allclose(placed[0], placed[2], atol=1e-4)
+    old = {**AudioModality().input_spec(), "window_s": None}  # as checkpoints before it
+    early, late = (AudioModality().to_tensor(wav(c, 16000), old) for c in (
+        np.pad(word, (800, 15200 - len(word))), np.pad(word, (15200 - len(word), 800))))  # fmt: skip
+    assert not torch.allclose(early, late, atol=1e-1)
+
+
+def test_window_is_a_train_input_setting() -> None:
+    from flywheel.train.run import _input_spec
+
+    audio = AudioModality()
+    assert _input_spec(audio, "speech-cnn", {"window_s": 0.3})["window_s"] == 0.3
+    with pytest.raises(ConfigError, match="audio input has no setting hop_s"):
+        _input_spec(audio, "speech-cnn", {"hop_s": 0.3})

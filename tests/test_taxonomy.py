@@ -79,3 +79,61 @@ def test_json_schema_agrees_with_the_loader(tmp_path: Path) -> None:
             jsonschema.validate(bad, schema)
         with pytest.raises(TaxonomyError):
             Taxonomy.from_mapping(bad)
+
+
+SPEECH_COMMANDS = [
+    "yes",
+    "no",
+    "up",
+    "down",
+    "left",
+    "right",
+    "on",
+    "off",
+    "stop",
+    "go",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
+    "backward",
+    "forward",
+    "follow",
+    "learn",
+    "visual",
+]
+
+
+def test_speech_commands_words_are_class_names_and_tags(tmp_path: Path) -> None:
+    """YAML 1.1 reads yes/no/on/off as booleans; a taxonomy reads every scalar as text."""
+    path = tmp_path / "t.yaml"
+    path.write_text("classes:\n" + "".join(f"  {w}: [{w}, '#{w}']\n" for w in SPEECH_COMMANDS))
+    t = Taxonomy.load(path)
+    assert t.classes == tuple(SPEECH_COMMANDS)
+    for word in SPEECH_COMMANDS:
+        assert t.weak_label([f"#{word}"]) == (word, f"tag:#{word}")
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "on", "off", "null", "~", "1e3", "true", "0x10"])
+def test_yaml_11_specials_stay_text(tmp_path: Path, word: str) -> None:
+    path = tmp_path / "t.yaml"
+    path.write_text(f"classes:\n  {word}: [{word}]\n  other: [other]\n")
+    t = Taxonomy.load(path)
+    assert t.classes == (word, "other")
+    assert t.weak_label([word]) == (word, f"tag:{word}")

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
 from flywheel.config import Settings
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES
 from flywheel.ingest.run import SPLITS, IngestConfig
 from flywheel.ingest.run import ingest as run_ingest
+from flywheel.modalities.audio_checks import CHECK_HELP, AudioChecks
+
+
+def _audio_check_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One ``--audio-<setting>`` flag per field of ``AudioChecks``, default unset."""
+    for name, field in reversed(AudioChecks.__dataclass_fields__.items()):
+        flag = "--audio-" + name.replace("_", "-")
+        help_text = f"{CHECK_HELP[name]} [default: {field.default}]"
+        command = click.option(flag, type=float, default=None, help=help_text)(command)
+    return command
 
 
 @click.command()
@@ -31,6 +43,7 @@ from flywheel.ingest.run import ingest as run_ingest
     help="Files larger than this (MiB) are quarantined (too_large) without being read.",
 )
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
+@_audio_check_options
 @click.pass_obj
 def ingest(
     settings: Settings,
@@ -41,8 +54,13 @@ def ingest(
     workers: int | None,
     max_file_mb: int,
     no_progress: bool,
+    **audio_checks: float | None,
 ) -> None:
-    """Ingest SOURCE (a folder, a manifest.jsonl, or an s3:// prefix) into the lake."""
+    """Ingest SOURCE (a folder, a manifest.jsonl, or an s3:// prefix) into the lake.
+
+    Audio checks are decided against each clip's noise floor; the --audio-* flags set
+    their thresholds (defaults and why: docs/decisions/audio-checks.md)."""
+    audio = {k.removeprefix("audio_"): v for k, v in audio_checks.items() if v is not None}
     config = IngestConfig(
         source=source,
         taxonomy=taxonomy,
@@ -51,6 +69,7 @@ def ingest(
         workers=workers,
         max_file_bytes=max_file_mb << 20,
         progress=not no_progress,
+        modality_params={"audio": audio} if audio else {},
     )
     summary = run_ingest(settings, config)
     for line in summary.lines():

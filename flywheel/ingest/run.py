@@ -7,7 +7,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from flywheel.lake import Lake
 from flywheel.lake.commit import CommitHook
 from flywheel.lake.schema import SAMPLES
 from flywheel.lake.storage import filesystem
+from flywheel.modalities import get_modality
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
 
@@ -46,6 +47,8 @@ class IngestConfig:
     inline_max_bytes: int = 1 << 20
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # larger files are quarantined unread
     progress: bool = True
+    # modality -> check thresholds, e.g. {"audio": {"edge_rise_db": 9.0}}
+    modality_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -54,6 +57,8 @@ class IngestConfig:
             raise ConfigError(
                 f"unknown modality {self.modality!r}; valid modalities: {', '.join(modality_names())}"
             )
+        for name, params in self.modality_params.items():
+            get_modality(name, **params)  # an unknown name or a bad threshold fails here
         if self.chunk_size < 1 or (self.workers is not None and self.workers < 1):
             raise ConfigError("chunk_size and workers must be at least 1")
         if self.max_file_bytes < 1:
@@ -114,6 +119,7 @@ def ingest(
         modality=config.modality,
         inline_max_bytes=config.inline_max_bytes,
         max_file_bytes=config.max_file_bytes,
+        modality_params=config.modality_params,
     )
     committer = Committer(lake, run_id, listing.source)
     staging = committer.staging

@@ -6,6 +6,10 @@ Format (YAML)::
       cat: ["#cat", "#kitty"]
       dog: ["#dog", "#puppy"]
 
+Every plain scalar is text: ``yes``, ``no``, ``on``, ``off``, ``null``, ``~`` and ``1e3``
+are class names and tags here (Speech Commands' own words), never YAML 1.1 booleans,
+nulls or numbers.
+
 Tags match case-insensitively and with or without the leading ``#``; a tag may belong
 to one class only. A sample whose tags hit exactly one class gets it as weak label.
 """
@@ -21,6 +25,22 @@ import yaml
 from flywheel.errors import TaxonomyError
 
 FORMAT_HINT = "expected `classes: {name: [tag, ...]}`"
+
+
+class _TextLoader(yaml.SafeLoader):
+    """SafeLoader whose plain scalars all resolve to ``str``: no implicit resolvers."""
+
+    # Shared by design: the resolvers are a class-level table in PyYAML.
+    yaml_implicit_resolvers: dict[str, list[tuple[str, object]]] = {}  # noqa: RUF012
+
+
+def parse_text_yaml(text: str) -> object:
+    """Parse YAML with every plain scalar read as a string.
+
+    >>> parse_text_yaml("classes: {yes: [yes, on], null: [~], 1e3: [1e3]}")
+    {'classes': {'yes': ['yes', 'on'], 'null': ['~'], '1e3': ['1e3']}}
+    """
+    return yaml.load(text, Loader=_TextLoader)
 
 
 def normalise_tag(tag: str) -> str:
@@ -54,7 +74,7 @@ class Taxonomy:
         except OSError as err:
             raise TaxonomyError(f"cannot read taxonomy file {path}: {err.strerror}") from None
         try:
-            doc = yaml.safe_load(text)
+            doc = parse_text_yaml(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             where = f" at line {mark.line + 1}" if mark else ""

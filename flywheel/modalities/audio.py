@@ -5,16 +5,17 @@ Checks, in order (each one a ``Rejected.reason``), after the Speech Commands cle
 - ``undecodable``: libsndfile cannot open the bytes.
 - ``truncated``: a WAV whose ``data`` chunk declares more bytes than the file holds
   (libsndfile silently returns the frames that are there, so we read the header).
-- ``near_silent``: the loudest 20 ms frame is below ``silence_floor_dbfs``.
-- ``cut_off``: the loud region around the loudest frame (frames within
-  ``active_range_db`` of it, contiguous) reaches the first or the last frame, i.e. the
-  sound does not fade in or out inside the clip: a recording started or stopped mid-word.
+- ``near_silent`` and ``cut_off``: decided against the clip's own noise floor
+  (``flywheel.modalities.audio_checks``): nothing rises above the floor, or sound is
+  already on when the recording starts or still on when it stops.
 
 Levels are RMS in dBFS: 0 dBFS is a full-scale square wave, a full-scale sine is -3.
 
 Network (``archs``): ``speech-cnn``, in the spirit of the PyTorch Speech Commands
-tutorial: a clip is resampled to 16 kHz mono, cut or padded to 1 s around its loudest
-second, and turned into a 40-band log-mel spectrogram (25 ms windows, 10 ms hop),
+tutorial: a clip is resampled to 16 kHz mono, and its loudest ``window_s`` (0.5 s) is
+found and put at the centre of a 1 s input, whatever the clip's length (a word at the
+start or at the end of a one-second clip gives the same input; see
+docs/decisions/audio-loudest-window.md), then turned into a 40-band log-mel spectrogram (25 ms windows, 10 ms hop),
 standardised per clip so the gain of the recording does not matter; three conv blocks
 classify it.
 """
@@ -31,6 +32,9 @@ import numpy as np
 import soundfile as sf
 
 from flywheel.errors import ConfigError
+from flywheel.modalities.audio_checks import AudioChecks, find_fault, frame_levels_dbfs
+
+__all__ = ["AudioChecks", "AudioModality", "frame_levels_dbfs"]
 from flywheel.modalities.base import MediaFacts, Modality, Rejected
 
 if TYPE_CHECKING:
@@ -47,6 +51,7 @@ _UNKNOWN_SIZE = 0x7FFFF000
 _SPEECH_SPEC: dict[str, Any] = {
     "sample_rate": 16000,
     "clip_s": 1.0,
+    "window_s": 0.5,  # the loudest this-long window is centred in the clip_s input
     "n_mels": 40,
     "n_fft": 400,
     "hop": 160,
@@ -65,19 +70,15 @@ class AudioModality(Modality):
     quality_checks = ("undecodable", "truncated", "near_silent", "cut_off")
     archs = ("speech-cnn",)
 
-    def __init__(
-        self,
-        silence_floor_dbfs: float = -40.0,
-        active_range_db: float = 25.0,
-        frame_ms: float = 20.0,
-    ) -> None:
-        if active_range_db <= 0 or frame_ms <= 0:
+    def __init__(self, **checks: float) -> None:
+        """``checks``: thresholds by name, see ``AudioChecks`` (all optional)."""
+        unknown = sorted(set(checks) - set(AudioChecks.__dataclass_fields__))
+        if unknown:
             raise ConfigError(
-                f"active_range_db and frame_ms must be > 0, got {active_range_db} and {frame_ms}"
+                f"unknown audio check setting(s) {', '.join(unknown)}; valid: "
+                + ", ".join(AudioChecks.__dataclass_fields__)
             )
-        self.silence_floor_dbfs = silence_floor_dbfs
-        self.active_range_db = active_range_db
-        self.frame_ms = frame_ms
+        self.checks = AudioChecks(**checks)
 
     def inspect(self, data: bytes, mime: str) -> MediaFacts:
         """Decode, check, and return duration (seconds), sample rate (Hz) and channels."""
@@ -118,7 +119,12 @@ class AudioModality(Modality):
         wave = torch.from_numpy(samples.mean(axis=1))  # (N,) mono
         if rate != spec["sample_rate"]:
             wave = AF.resample(wave, int(rate), int(spec["sample_rate"]))
-        wave = _loudest_window(wave, round(spec["sample_rate"] * spec["clip_s"]))  # (L,)
+        length = round(spec["sample_rate"] * spec["clip_s"])
+        if spec.get("window_s"):
+            window = round(spec["sample_rate"] * spec["window_s"])
+            wave = _centre_loudest(wave, length, window)  # (L,)
+        else:  # checkpoints from before window_s: the loudest clip_s, not centred
+            wave = _loudest_window(wave, length)  # (L,)
         mel = _mel(spec["sample_rate"], spec["n_fft"], spec["hop"], spec["n_mels"])(wave)
         logmel = torch.log(mel + 1e-6)  # (n_mels, frames)
         logmel = (logmel - logmel.mean()) / (logmel.std() + 1e-5)
@@ -143,38 +149,56 @@ class AudioModality(Modality):
         return model
 
     def _check_levels(self, mono: np.ndarray, sample_rate: int) -> None:
-        level = frame_levels_dbfs(mono, sample_rate, self.frame_ms)  # (F,)
-        if level.size == 0:
-            raise Rejected("near_silent", f"the clip is shorter than one {self.frame_ms} ms frame")
-        peak = int(level.argmax())
-        if level[peak] < self.silence_floor_dbfs:
-            raise Rejected(
-                "near_silent",
-                f"loudest frame {level[peak]:.1f} dBFS < floor {self.silence_floor_dbfs} dBFS",
-            )
-        quiet = level < level[peak] - self.active_range_db  # (F,) bool
-        loud_at_start, loud_at_end = not quiet[:peak].any(), not quiet[peak:].any()
-        if loud_at_start or loud_at_end:
-            edge = "start" if loud_at_start else "end"
-            raise Rejected(
-                "cut_off",
-                f"the sound is still within {self.active_range_db} dB of its peak "
-                f"({level[peak]:.1f} dBFS) at the {edge} of the clip",
-            )
+        level = frame_levels_dbfs(mono, sample_rate, self.checks.frame_ms)  # (F,) dBFS
+        fault = find_fault(level, self.checks)
+        if fault is not None:
+            raise Rejected(*fault)
 
 
-def frame_levels_dbfs(mono: np.ndarray, sample_rate: int, frame_ms: float = 20.0) -> np.ndarray:
-    """RMS level of each whole ``frame_ms`` frame of ``mono`` (N,) in dBFS, shape (F,).
-    A last partial frame is dropped; digital silence reads -200 dBFS.
+def loudest_start(mono: np.ndarray, window: int) -> int:
+    """Start of the ``window`` samples of ``mono`` (N,) with the most energy (0 when
+    the clip is shorter than the window).
 
-    >>> frame_levels_dbfs(np.ones(800, dtype=np.float32), 8000, 20.0).round(1)
-    array([0., 0., 0., 0., 0.], dtype=float32)
+    >>> loudest_start(np.array([0, 0, 0, 1, 1, 0], dtype=np.float32), 2)
+    3
     """
-    frame = max(1, round(sample_rate * frame_ms / 1000))  # samples per frame
-    n = len(mono) // frame
-    frames = mono[: n * frame].reshape(n, frame)  # (F, frame)
-    rms = np.sqrt(np.mean(np.square(frames), axis=1))  # (F,)
-    return 20 * np.log10(np.maximum(rms, 1e-10))
+    if len(mono) <= window:
+        return 0
+    energy = np.concatenate([[0.0], np.cumsum(np.square(mono, dtype=np.float64))])  # (N+1,)
+    return int(np.argmax(energy[window:] - energy[:-window]))  # window sums, (N-W+1,)
+
+
+def loudest_centre(mono: np.ndarray, window: int) -> int:
+    """The energy centroid (a sample index) of ``mono``'s (N,) loudest ``window``: where
+    the sound is. Many windows can hold a short word whole; the centroid is the word's
+    middle in each of them.
+
+    >>> loudest_centre(np.array([0, 0, 0, 1, 1, 0, 0, 0], dtype=np.float32), 6)
+    3
+    """
+    start = loudest_start(mono, window)
+    power = np.square(mono[start : start + window], dtype=np.float64)  # (W,)
+    if power.sum() <= 0:
+        return start + min(window, len(mono)) // 2
+    return start + int(np.sum(np.arange(len(power)) * power) / power.sum())
+
+
+def _centre_loudest(wave: torch.Tensor, length: int, window: int) -> torch.Tensor:
+    """``length`` samples of ``wave`` (N,) whose middle is the energy centroid of its
+    loudest ``window``: (length,). A short clip is zero-padded first; the chosen stretch is
+    rolled (its ends wrap) so the loudest window sits exactly in the middle even when
+    it lies near an end of the clip."""
+    import torch
+    import torch.nn.functional as F
+
+    n = wave.shape[0]
+    if n < length:
+        left = (length - n) // 2
+        wave, n = F.pad(wave, (left, length - n - left)), length
+    window = min(window, n)
+    centre = loudest_centre(wave.numpy(), window)
+    begin = min(max(centre - length // 2, 0), n - length)
+    return torch.roll(wave[begin : begin + length], length // 2 - (centre - begin))
 
 
 def _loudest_window(wave: torch.Tensor, length: int) -> torch.Tensor:

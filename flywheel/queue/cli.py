@@ -215,7 +215,10 @@ def add_gold_cmd(settings: Settings, name: str, items: Path) -> None:
 @click.option("--lease-seconds", type=int, default=None, help="Default: the queue's.")
 @click.option("--kind", type=click.Choice(["label", "verify"]), default="label", show_default=True)
 @click.option(
-    "--data-key", type=click.Choice(["image", "audio"]), default="image", show_default=True
+    "--data-key",
+    type=click.Choice(list(labelstudio.DATA_KEYS)),
+    default=None,
+    help="Label Studio object (Image or Audio). Default: the modality of the queue's samples.",
 )
 @click.option(
     "--media-url",
@@ -239,9 +242,13 @@ def add_gold_cmd(settings: Settings, name: str, items: Path) -> None:
 @click.pass_obj
 @needs_catalog
 def export_ls(settings: Settings, name: str, vendor: str, max_tasks: int, lease_seconds: int | None,
-              kind: str, data_key: str, media_url: str, output: Path, config_out: Path | None) -> None:  # fmt: skip
+              kind: str, data_key: str | None, media_url: str, output: Path, config_out: Path | None) -> None:  # fmt: skip
     """Lease tasks of NAME to VENDOR and write them as Label Studio tasks."""
     engine = _engine(settings)
+    if data_key is None:
+        from flywheel.queue.media import MediaSource
+
+        data_key = labelstudio.queue_modality(engine, name, MediaSource(settings))
     lease_id, ls_tasks = labelstudio.export_tasks(
         engine, vendor, name, max_tasks, media_url, lease_seconds, kind, data_key
     )

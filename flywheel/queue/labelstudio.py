@@ -5,23 +5,59 @@ into Label Studio task JSON, the model's prefill as a pre-annotation ("predictio
 ``import_annotations`` reads Label Studio's JSON export back and submits each answer
 like the API would, keyed by Label Studio's annotation id, so importing the same file
 twice stores nothing new. ``labeling_config`` writes the matching project config.
+
+Both follow the queue's modality (``queue_modality``: what its samples are in the lake):
+an ``<Image>`` and ``data.image`` for pictures, an ``<Audio>`` and ``data.audio`` for clips.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import quoteattr
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.queue import answers, leasing, store
+from flywheel.queue import tables as t
 from flywheel.queue.errors import ConflictError, InvalidAnswerError
 
 FROM_NAME = "label"  # the <Choices name=...> of the labeling config
 MODEL_VERSION = "flywheel-prefill"
+DATA_KEYS = ("image", "audio")  # a modality is its Label Studio object tag's data key
+MODALITY_PROBE = 1000  # sample ids of a queue looked up to learn its modality
+
+
+class ModalityLookup(Protocol):
+    def modalities(self, sample_ids: Sequence[str]) -> set[str]: ...
+
+
+def queue_modality(engine: Engine, queue_name: str, lookup: ModalityLookup) -> str:
+    """The modality of ``queue_name``'s samples in the lake, which is the Label Studio
+    data key of its tasks. A queue whose samples the lake does not know (nothing
+    ingested there yet) is taken as images; one that mixes modalities is an error."""
+    with store.transaction(engine) as conn:
+        queue_id = store.get_queue(conn, queue_name).id
+        ids = conn.execute(
+            select(t.tasks.c.sample_id)
+            .where(t.tasks.c.queue_id == queue_id)
+            .distinct()
+            .limit(MODALITY_PROBE)
+        ).scalars()
+        sample_ids = list(ids)
+    found = lookup.modalities(sample_ids)
+    if len(found) > 1:
+        raise ConfigError(
+            f"queue {queue_name!r} holds {' and '.join(sorted(found))} samples;"
+            " pass --data-key to pick the Label Studio object"
+        )
+    modality = found.pop() if found else "image"
+    if modality not in DATA_KEYS:
+        raise ConfigError(f"queue {queue_name!r} holds {modality} samples; Label Studio export"
+                          f" knows {', '.join(DATA_KEYS)}")  # fmt: skip
+    return modality
 
 
 def labeling_config(labels: Sequence[str], kind: str = "label", data_key: str = "image") -> str:

@@ -81,6 +81,21 @@ class MediaSource:
             if r["media_uri"] and r["media_uri"].startswith("s3://")
         }
 
+    def modalities(self, sample_ids: Sequence[str]) -> set[str]:
+        """The modalities of those of ``sample_ids`` that are in the lake's samples table
+        (empty when none is, or when there is no lake yet)."""
+        from pyiceberg.expressions import In
+
+        if not sample_ids:
+            return set()
+        try:
+            # pyiceberg's pydantic-generated stub misses In's positional signature.
+            where = In("sample_id", set(sample_ids))  # type: ignore[call-arg, arg-type]
+            scan = self.lake.table("samples").scan(row_filter=where, selected_fields=("modality",))
+            return set(scan.to_arrow().column("modality").to_pylist())
+        except (OSError, NotFoundError, StorageError):
+            return set()
+
     def fetch(self, sample_id: str, expires_in: int = 600) -> Media:
         """The media of ``sample_id``: its bytes, or a presigned URL for an S3 object."""
         from flywheel.lake.storage import read_bytes

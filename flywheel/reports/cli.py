@@ -18,6 +18,7 @@ from flywheel.reports.embeddings import METHODS, EmbeddingsConfig, embeddings_re
 from flywheel.reports.gallery import BrowseConfig
 from flywheel.reports.gallery import browse as run_browse
 from flywheel.reports.lakeview import CARD_COLUMNS
+from flywheel.reports.split_null import NullConfig
 from flywheel.reports.verify import VerifyClusterConfig, parse_cluster_ref, verify_cluster
 
 _DIR = click.Path(file_okay=False, path_type=Path)
@@ -60,8 +61,12 @@ def browse(
 @click.option("--max-points", type=int, default=5000, show_default=True,
               help="Points in the scatter and the projector export (random, seeded).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--split-z", type=float, default=NullConfig.z_threshold, show_default=True,
+              help="Split when a class's cut lies this many null spreads below the honest "
+                   "classes' (in any view).")  # fmt: skip
 @click.option("--split-threshold", type=float, default=SplitConfig.threshold, show_default=True,
-              help="Separation (held-out d') at which a class counts as split.")  # fmt: skip
+              help="Separation (held-out d') at which a class counts as split, when there "
+                   "are too few classes to calibrate against.")  # fmt: skip
 @click.option("--min-group-share", type=float, default=SplitConfig.min_group_share,
               show_default=True, help="Smallest group share of a split class.")  # fmt: skip
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
@@ -74,13 +79,15 @@ def embeddings(
     method: str,
     max_points: int,
     seed: int,
+    split_z: float,
     split_threshold: float,
     min_group_share: float,
     no_progress: bool,
 ) -> None:
     """Project a model's embeddings to 2-D, export them for TensorBoard, and report
     classes whose embeddings form separate groups (split_clusters.json)."""
-    split = SplitConfig(threshold=split_threshold, min_group_share=min_group_share)
+    null = NullConfig(z_threshold=split_z, min_group_share=min_group_share)
+    split = SplitConfig(threshold=split_threshold, min_group_share=min_group_share, null=null)
     config = EmbeddingsConfig(out, model, method, max_points, seed, split, not no_progress)
     click.echo(embeddings_report(settings, config).line())
 

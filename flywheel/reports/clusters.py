@@ -21,6 +21,11 @@ For one class (n samples, embeddings (n, D)):
 4. a split class is cut in two with k-means on all its samples, and each part is tested
    again the same way until there are ``max_groups`` groups (so k is 1, 2 or 3).
 
+With enough classes to calibrate against (``split_null.NullConfig.min_null_classes``)
+the decision is not this fixed threshold but the null of the honest classes, in the
+model's embedding and in views the labels did not shape (``flywheel.reports.split_null``);
+the separation above is then kept as evidence only.
+
 Groups are numbered 1, 2, ... by size, largest first; members are ordered by distance
 to their group's centre, so the examples are the most typical ones. Everything is
 seeded: the same input gives the same groups (``verify-cluster`` relies on it).
@@ -29,13 +34,20 @@ See docs/decisions/reports-split-clusters.md for the choice of statistic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from flywheel.errors import ConfigError
+from flywheel.reports.split_null import (
+    NullConfig,
+    ViewEvidence,
+    calibrate,
+    score_class,
+    split_in_view,
+)
 
 FloatMatrix = np.ndarray  # (n, D) float
 
@@ -52,6 +64,8 @@ class SplitConfig:
     max_samples: int = 2000  # per class and test, sampled at random
     n_examples: int = 6
     seed: int = 0
+    calibrate: bool = True  # decide against the honest classes' null when there are enough
+    null: NullConfig = field(default_factory=NullConfig)
 
     def __post_init__(self) -> None:
         if self.threshold <= 0:
@@ -84,6 +98,12 @@ class ClassSplit:
     smaller_share: float | None  # median share of the smaller group on the halvings
     groups: list[Group] = field(default_factory=list)
     spread_ratio: float | None = None  # median RMS radius, smaller group / larger
+    evidence: list[ViewEvidence] = field(default_factory=list)  # per view, when calibrated
+    split_by: str | None = None  # the view whose groups are shown
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.evidence)
 
     @property
     def size(self) -> int:
@@ -97,6 +117,8 @@ class ClassSplit:
             "separation": None if self.separation is None else round(self.separation, 3),
             "smaller_share": None if self.smaller_share is None else round(self.smaller_share, 3),
             "spread_ratio": None if self.spread_ratio is None else round(self.spread_ratio, 3),
+            "split_by": self.split_by,
+            "evidence": [e.to_json() for e in self.evidence],
         }
 
 
@@ -105,10 +127,13 @@ def find_split_clusters(
     labels: Sequence[str] | np.ndarray,
     sample_ids: Sequence[str] | np.ndarray,
     config: SplitConfig | None = None,
+    views: Mapping[str, np.ndarray] | None = None,
 ) -> list[ClassSplit]:
     """One ``ClassSplit`` per class in ``labels``, sorted by class name.
 
-    ``embeddings`` (N, D) float, ``labels`` (N,) class names, ``sample_ids`` (N,).
+    ``embeddings`` (N, D) float (the model's), ``labels`` (N,) class names,
+    ``sample_ids`` (N,); ``views`` more (N, D_v) features of the same samples by name,
+    e.g. ``{"imagenet": ...}``, used when the decision is calibrated.
     """
     config = config or SplitConfig()
     X = np.asarray(embeddings, dtype=np.float64)
@@ -120,6 +145,14 @@ def find_split_clusters(
         )
     if not np.isfinite(X).all():
         raise ConfigError("embeddings hold NaN or infinite values; re-score the pool")
+    extra = {k: np.asarray(v, dtype=np.float64) for k, v in (views or {}).items()}
+    if any(v.ndim != 2 or len(v) != len(X) or not np.isfinite(v).all() for v in extra.values()):
+        raise ConfigError(f"every view needs {len(X)} finite rows, one per sample")
+    names = sorted(set(labels_arr.tolist()))
+    sizes = {n: int((labels_arr == n).sum()) for n in names}
+    testable = [n for n in names if sizes[n] >= config.min_class_size]
+    if config.calibrate and len(testable) >= config.null.min_null_classes:
+        return _calibrated({"model": X, **extra}, labels_arr, ids, names, testable, config)
     return [
         _split_class(str(name), X[labels_arr == name], ids[labels_arr == name], config)
         for name in sorted(set(labels_arr.tolist()))
@@ -144,6 +177,40 @@ def _split_class(name: str, X: FloatMatrix, ids: np.ndarray, config: SplitConfig
             parts = parts[:best] + _bisect(X, parts[best], config, rng) + parts[best + 1 :]
     groups = sorted((_group(X, ids, p, config) for p in parts), key=lambda g: -g.size)
     return ClassSplit(name, len(groups) > 1, separation, share, groups, spread)
+
+
+def _calibrated(
+    views: Mapping[str, FloatMatrix],
+    labels: np.ndarray,
+    ids: np.ndarray,
+    names: list[str],
+    testable: list[str],
+    config: SplitConfig,
+) -> list[ClassSplit]:
+    """Every class against the leave-one-out null of the others, in every view."""
+    rng = np.random.default_rng(config.seed)
+    scores = {view: {c: score_class(M[labels == c], config.null, rng) for c in testable}
+              for view, M in views.items()}  # fmt: skip
+    evidence = calibrate(scores, config.null)
+    out = []
+    for name in names:
+        mask = labels == name
+        X, class_ids = views["model"][mask], ids[mask]
+        if name not in evidence:
+            out.append(ClassSplit(name, False, None, None, [_group(X, class_ids, np.arange(len(X)), config)]))  # fmt: skip
+            continue
+        class_rng = np.random.default_rng([config.seed, names.index(name)])
+        separation, share, spread = separation_score(X, config, class_rng)
+        split = [e for e in evidence[name] if e.split]
+        parts, by, M = [np.arange(len(X))], None, X
+        if split:
+            best = max(split, key=lambda e: e.z)
+            by, M = best.view, views[best.view][mask]
+            parts = split_in_view(M, best, config.null, config.max_groups, class_rng)
+        groups = sorted((_group(M, class_ids, p, config) for p in parts), key=lambda g: -g.size)
+        out.append(ClassSplit(name, len(groups) > 1, separation, share, groups, spread,
+                              evidence[name], by))  # fmt: skip
+    return out
 
 
 def _splits(separation: float, share: float, spread: float, config: SplitConfig) -> bool:

@@ -37,6 +37,7 @@ from flywheel.reports.page import write_page
 from flywheel.reports.projector import write_projector
 from flywheel.reports.scatter import scatter_page
 from flywheel.reports.split_page import split_page
+from flywheel.reports.views import label_free_features
 
 METHODS = ("auto", "pca", "umap")
 
@@ -89,7 +90,7 @@ def embeddings_report(settings: Settings, config: EmbeddingsConfig) -> Embedding
     emb = embedding_matrix(table.column("embedding"))  # (N, D)
     ids = table.column("sample_id").to_pylist()
     classes = lakeview.class_column(table)
-    splits = analyse_splits(emb, classes, ids, config.split)
+    splits = analyse_splits(emb, classes, ids, config.split, lake)
     shown = np.sort(np.random.default_rng(config.seed).permutation(len(ids))[: config.max_points])
     coords, method = project(emb[shown], config.method, config.seed)
     summary = EmbeddingsSummary(config.out, version, len(ids), len(shown), method, splits)
@@ -117,13 +118,35 @@ def embedding_matrix(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def analyse_splits(
-    emb: np.ndarray, classes: list[str], ids: list[str], config: SplitConfig
+    emb: np.ndarray,
+    classes: list[str],
+    ids: list[str],
+    config: SplitConfig,
+    lake: Lake | None = None,
 ) -> list[ClassSplit]:
-    """Split clusters of every class; samples without a class are left out."""
+    """Split clusters of every class; samples without a class are left out. With a
+    ``lake`` and a calibrated config, the media's label-free view is used as well."""
     keep = np.array([c != lakeview.NO_CLASS for c in classes], dtype=bool)
     labels = [c for c, k in zip(classes, keep, strict=True) if k]
     kept_ids = [s for s, k in zip(ids, keep, strict=True) if k]
-    return find_split_clusters(emb[keep], labels, kept_ids, config)
+    views = label_free_view(lake, kept_ids) if lake is not None and config.calibrate else {}
+    return find_split_clusters(emb[keep], labels, kept_ids, config, views)
+
+
+def label_free_view(lake: Lake, sample_ids: list[str]) -> dict[str, np.ndarray]:
+    """``{"imagenet" | "log-mel": (N, D)}`` for ``sample_ids`` of one modality; empty
+    when their media cannot all be read (the model's embedding is then the only view)."""
+    media = lakeview.read_media(lake, sample_ids)
+    rows = [media.get(s) for s in sample_ids]
+    if not rows or any(r is None or r[2] is None for r in rows):
+        return {}
+    modalities = {r[0] for r in rows if r is not None}
+    if len(modalities) != 1:
+        return {}
+    (modality,) = modalities
+    data = [r[2] for r in rows if r is not None and r[2] is not None]
+    name = "imagenet" if modality == "image" else "log-mel"
+    return {name: label_free_features(modality, data)}
 
 
 def project(emb: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:

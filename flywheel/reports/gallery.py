@@ -22,7 +22,13 @@ from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.reports import lakeview
 from flywheel.reports.assets import GALLERY_CSS, GALLERY_JS
-from flywheel.reports.media import AssetWriter, decode_audio, image_thumbnail, waveform_image
+from flywheel.reports.media import (
+    AssetWriter,
+    decode_audio,
+    image_thumbnail,
+    loudest_span,
+    waveform_image,
+)
 from flywheel.reports.page import esc, render_page, write_page
 
 LOW_CONFIDENCE = 0.5  # a prediction below this probability is flagged "low-confidence"
@@ -106,9 +112,10 @@ def _media_html(row: dict[str, Any], data: bytes | None, writer: AssetWriter) ->
     if data is not None and row["modality"] == "audio":
         decoded = decode_audio(data)
         if decoded is not None:
-            wave = writer.image(sid, waveform_image(decoded[0]))
+            wave = writer.image(sid, waveform_image(decoded[0], span=loudest_span(*decoded)))
             clip = writer.clip(sid, row["mime"] or "", data)
-            return (f'<img src="{wave}" alt="waveform of {alt}" width=240 height=64>'
+            return (f'<img src="{wave}" alt="waveform of {alt} (shaded: the loudest window,'
+                    f' centred in the model\'s input)" width=240 height=64>'
                     f'<audio controls preload=none src="{clip}"></audio>', "clip")  # fmt: skip
     elif data is not None:
         thumb = image_thumbnail(data)

@@ -55,11 +55,27 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int] | None:
     return audio.mean(axis=1), int(rate)
 
 
-def waveform_image(mono: np.ndarray, size: tuple[int, int] = WAVE_SIZE) -> Image.Image:
-    """Min/max envelope of ``mono`` (N,) in [-1, 1], one column per pixel."""
+def loudest_span(mono: np.ndarray, rate: int) -> tuple[float, float]:
+    """(start, end) as fractions of the clip of the loudest window the speech model
+    centres its input on (``window_s`` of the audio input spec), clipped to the clip."""
+    from flywheel.modalities.audio import AudioModality, loudest_centre
+
+    window = round(rate * float(AudioModality().input_spec()["window_s"]))
+    centre = loudest_centre(mono, window)
+    n = len(mono)
+    return max(0.0, (centre - window / 2) / n), min(1.0, (centre + window / 2) / n)
+
+
+def waveform_image(
+    mono: np.ndarray, size: tuple[int, int] = WAVE_SIZE, span: tuple[float, float] | None = None
+) -> Image.Image:
+    """Min/max envelope of ``mono`` (N,) in [-1, 1], one column per pixel; ``span``
+    (fractions of the clip) is shaded: the window the model is centred on."""
     width, height = size
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
+    if span is not None:
+        draw.rectangle([(span[0] * width, 0), (span[1] * width, height - 1)], fill="#fff3bf")
     mid = height / 2
     draw.line([(0, mid), (width, mid)], fill="#d0d7de")
     cols = np.array_split(mono, min(width, len(mono)))  # [(~N/width,)] one per column
@@ -76,7 +92,9 @@ def preview(modality: str, data: bytes | None, px: int = THUMB_PX) -> Image.Imag
         return None
     if modality == "audio":
         decoded = decode_audio(data)
-        return waveform_image(decoded[0], (px * 5 // 2, px * 2 // 3)) if decoded else None
+        if decoded is None:
+            return None
+        return waveform_image(decoded[0], (px * 5 // 2, px * 2 // 3), loudest_span(*decoded))
     return image_thumbnail(data, px)
 
 

@@ -21,6 +21,9 @@ SPLIT_CSS = """
 .group h3 { font-size: 13px; margin: 0 0 4px; }
 .examples { display: flex; gap: 4px; flex-wrap: wrap; max-width: 520px; }
 .examples img { image-rendering: pixelated; border: 1px solid var(--line); max-height: 72px; }
+.evidence { border-collapse: collapse; font-size: 12px; margin: 6px 0 2px; }
+.evidence td, .evidence th { border: 1px solid var(--line); padding: 2px 8px; text-align: left; }
+.evidence tr.hit td { background: #ffebe9; }
 """
 
 
@@ -49,10 +52,35 @@ def _group_html(
     )
 
 
+_VIEW_NAMES = {"model": "the model's embedding", "imagenet": "ImageNet features (no labels)",
+               "log-mel": "log-mel statistics (no labels)"}  # fmt: skip
+
+
+def _evidence_html(split: ClassSplit, config: SplitConfig) -> str:
+    """One row per view: the class's cut against the other classes' (the null)."""
+    rows = "".join(
+        f"<tr{' class=hit' if e.split else ''}><td>{esc(_VIEW_NAMES.get(e.view, e.view))}</td>"
+        f"<td>{e.conductance:.3f}</td><td>{e.null_median:.3f}</td><td>{e.z:+.1f}</td>"
+        f"<td>{e.share:.0%}</td><td>{'split' if e.split else 'one group'}</td></tr>"
+        for e in split.evidence
+    )
+    by = split.split_by or ""
+    source = f"; groups below are from {esc(_VIEW_NAMES.get(by, by))}" if by else ""
+    return (
+        '<table class="evidence"><tr><th>view</th><th>cut conductance</th>'
+        "<th>honest classes (median)</th><th>z</th><th>smaller side</th><th>verdict</th></tr>"
+        f"{rows}</table><p class=muted>split when z ≥ {config.null.z_threshold:g} in any "
+        f"view{source}</p>"
+    )
+
+
 def _class_html(
     split: ClassSplit, config: SplitConfig, thumbs: Mapping[str, str], predicted: Mapping[str, str]
 ) -> str:
-    if split.separation is None:
+    if split.calibrated:
+        verdict = f"split into {len(split.groups)}" if split.split else "one group"
+        why = _evidence_html(split, config)
+    elif split.separation is None:
         verdict, why = "not tested", f"fewer than {config.min_class_size} samples"
     else:
         verdict = f"split into {len(split.groups)}" if split.split else "one group"
@@ -67,7 +95,8 @@ def _class_html(
     return (
         f'<section class="cls{" split" if split.split else ""}" data-class="{esc(split.class_name)}">'
         f'<h2>{esc(split.class_name)}<span class="verdict">{verdict}</span></h2>'
-        f'<p class="muted">{split.size} samples; {why}</p><div class="groups">{groups}</div></section>'
+        f'<p class="muted">{split.size} samples{"" if split.calibrated else "; " + why}</p>'
+        f'{why if split.calibrated else ""}<div class="groups">{groups}</div></section>'
     )
 
 
@@ -88,12 +117,14 @@ def split_page(
         f"<p>{n_split} of {len(splits)} classes form well-separated groups: {named}.</p>"
         '<nav class="links"><a href="index.html">scatter</a>'
         '<a href="split_clusters.json">split_clusters.json</a></nav></header><main>'
-        "<p>Separation: split half of a class in two with k-means, put the other half on the "
-        "nearer side, and measure the distance between the two sides in pooled standard "
-        "deviations along the line joining them (median over random halvings). One blob cut "
-        "in two scores about 2.7; two distinct classes score 5 or more. A class whose groups "
-        "are far apart, both sizeable and both about as tight (label errors scattered over "
-        "other classes make a wide group) probably mixes two things under one name.</p>"
+        "<p>Each class is joined into a graph, every sample to its nearest neighbours, in "
+        "two views: the model's embedding, and features the labels did not shape (ImageNet "
+        "features of images, time-pooled log-mel statistics of clips). Two kinds of thing "
+        "under one name make two communities: the best balanced cut of the graph crosses "
+        "few edges (low conductance). How low is low is read off the honest classes: z "
+        "counts how far below the other classes' median a class's conductance lies, in "
+        "their own robust spread. A class far below in either view probably mixes two "
+        "things under one name; its groups and their most typical examples follow.</p>"
         f"{''.join(_class_html(s, config, thumbs, predicted) for s in ordered)}</main>"
     )
     return render_page(f"split clusters of {version}", body, SPLIT_CSS)

@@ -19,8 +19,8 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake import Lake
 from flywheel.reports import lakeview
-from flywheel.reports.clusters import ClassSplit, SplitConfig, find_split_clusters
-from flywheel.reports.embeddings import embedding_matrix
+from flywheel.reports.clusters import ClassSplit, SplitConfig
+from flywheel.reports.embeddings import analyse_splits, embedding_matrix
 from flywheel.selection.pool import build_pool, known_sample_ids, pool_samples, predictions
 from flywheel.selection.run import (
     SelectConfig,
@@ -108,19 +108,20 @@ def verify_cluster(settings: Settings, config: VerifyClusterConfig) -> SelectSum
 def class_split(
     settings: Settings, version: str, class_name: str, config: SplitConfig
 ) -> ClassSplit:
-    """The split analysis of one class in the embeddings of ``version``."""
+    """The split analysis of one class in the embeddings of ``version``: the same
+    analysis as the report's (every class, so the null is the same), then that class."""
     table = lakeview.point_table(settings, version)
     classes = lakeview.class_column(table)
-    mask = np.array([c == class_name for c in classes], dtype=bool)
-    if not mask.any():
+    if class_name not in classes:
         known = sorted(set(classes) - {lakeview.NO_CLASS})
         raise NotFoundError(
             f"no sample of class {class_name!r} was scored by {version}; classes: "
             f"{', '.join(known) or 'none'}"
         )
-    emb = embedding_matrix(table.column("embedding"))[mask]
-    ids = [s for s, m in zip(table.column("sample_id").to_pylist(), mask, strict=True) if m]
-    return find_split_clusters(emb, [class_name] * len(ids), ids, config)[0]
+    emb = embedding_matrix(table.column("embedding"))
+    ids = table.column("sample_id").to_pylist()
+    splits = analyse_splits(emb, classes, ids, config, Lake(settings))
+    return next(s for s in splits if s.class_name == class_name)
 
 
 def _check_queue_label(settings: Settings, queue: str, class_name: str) -> None:

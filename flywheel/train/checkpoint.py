@@ -68,12 +68,14 @@ class Checkpoint:
         arch: str,
         class_names: Sequence[str],
         model_version: str | None = None,
+        input_spec: Mapping[str, Any] | None = None,
     ) -> Checkpoint:
-        """Snapshot ``model``'s weights (copied to CPU) with its header."""
+        """Snapshot ``model``'s weights (copied to CPU) with its header; ``input_spec``
+        is the one it was trained with (default: the modality's for ``arch``)."""
         from flywheel.modalities import get_modality
 
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        spec = get_modality(modality).input_spec(arch)
+        spec = dict(input_spec) if input_spec else get_modality(modality).input_spec(arch)
         return cls(modality, arch, tuple(class_names), spec, state, model_version)
 
     def to_bytes(self) -> bytes:

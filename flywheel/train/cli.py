@@ -48,12 +48,23 @@ from flywheel.train.run import train as run_train
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--audio-window-s",
+    type=float,
+    default=None,
+    help="Audio: the loudest window this long is centred in the model's input [default: 0.5].",
+)
 @click.pass_obj
 @needs_lake
-def train(settings: Settings, **options: Any) -> None:
+def train(settings: Settings, audio_window_s: float | None, **options: Any) -> None:
     """Train a model version with Ray Train on the labelled samples and register it in
     the models table (checkpoint in object storage)."""
-    config = TrainConfig(**options)
+    if audio_window_s is not None and audio_window_s <= 0:
+        raise click.BadParameter(
+            f"must be > 0, got {audio_window_s}", param_hint="--audio-window-s"
+        )
+    overrides = {"window_s": audio_window_s} if audio_window_s is not None else {}
+    config = TrainConfig(**options, input_overrides=overrides)
     summary = run_train(settings, config, on_epoch=_print_epoch)
     for line in summary.lines():
         click.echo(line)

@@ -114,7 +114,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     if rank != 0:
         return None
     return Checkpoint.for_model(
-        net, cfg.modality, cfg.arch, cfg.class_names, cfg.model_version
+        net, cfg.modality, cfg.arch, cfg.class_names, cfg.model_version, cfg.input_spec
     ).to_bytes()
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.state import sync_model_events
-from flywheel.modalities import get_modality
+from flywheel.modalities import Modality, get_modality
 from flywheel.runtime import ensure_ray
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
 from flywheel.train.data import TrainingData, read_training_data
@@ -56,6 +56,8 @@ class TrainConfig:
     lr: float = 1e-3
     holdout_fraction: float = 0.2  # share of the labelled pool held out without a test split
     seed: int = 0
+    # Overrides of the modality's input spec by name, e.g. {"window_s": 0.4} for audio.
+    input_overrides: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.workers < 1 or self.batch_size < 1:
@@ -260,6 +262,18 @@ def _check_resources(settings: Settings, config: TrainConfig) -> None:
         )
 
 
+def _input_spec(modality: Modality, arch: str, overrides: Mapping[str, float]) -> dict[str, Any]:
+    """The modality's input spec for ``arch`` with ``overrides`` (known keys only)."""
+    spec = modality.input_spec(arch)
+    unknown = sorted(set(overrides) - set(spec))
+    if unknown:
+        raise ConfigError(
+            f"{modality.name} input has no setting {', '.join(unknown)}; "
+            f"settings: {', '.join(k for k in spec if k not in ('modality', 'arch'))}"
+        )
+    return {**spec, **overrides}
+
+
 def _fit(
     settings: Settings,
     config: TrainConfig,
@@ -279,7 +293,7 @@ def _fit(
         modality=start.data.modality,
         arch=start.arch,
         class_names=start.data.class_names,
-        input_spec=modality.input_spec(start.arch),
+        input_spec=_input_spec(modality, start.arch, config.input_overrides),
         epochs=config.epochs,
         batch_size=config.batch_size,
         lr=config.lr,

@@ -89,3 +89,83 @@ def test_labeling_config_and_cli(
     code = flywheel.cli.main([*root, "queue", "import-ls", str(out_json), "--vendor", "studio"])
     assert code == 0
     assert capsys.readouterr().out == "imported 1 answers (0 already imported, 0 not taken)\n"
+
+
+def lake_samples(settings: Settings, modalities: dict[str, str]) -> None:
+    """Commit ``samples`` rows (id -> modality) to the lake the CLI reads."""
+    import pyarrow as pa
+
+    from flywheel.lake import Lake
+    from tests.queue.test_api import samples_table
+
+    table = samples_table([(sid, b"bytes", None) for sid in modalities])
+    column = pa.array(list(modalities.values()), pa.string())
+    table = table.set_column(table.schema.get_field_index("modality"), "modality", column)
+    Lake(settings).commit("samples", table, {})
+
+
+@pytest.mark.parametrize(("modality", "tag"), [("image", "<Image"), ("audio", "<Audio")])
+def test_round_trip_follows_the_queues_modality(
+    capsys: pytest.CaptureFixture[str], settings: Settings, tmp_path: Path, modality: str, tag: str
+) -> None:
+    """No --data-key: export-ls takes the object from the queue's samples in the lake,
+    and Label Studio's export of that project imports back."""
+    settings.root.mkdir(parents=True, exist_ok=True)
+    lake_samples(settings, {"s1": modality, "s2": modality})
+    root = ["--root", str(settings.root)]
+    assert flywheel.cli.main([*root, "queue", "create", "q", "--labels", "yes,no"]) == 0
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"sample_id": s, "prefill": {"label": "yes",
+                     "confidence": 0.7}}) + "\n" for s in ("s1", "s2")))  # fmt: skip
+    assert flywheel.cli.main([*root, "queue", "enqueue", "q", str(items)]) == 0
+    assert flywheel.cli.main([*root, "vendor", "add", "studio", "--queues", "q"]) == 0
+    out_json, config = tmp_path / "ls.json", tmp_path / "config.xml"
+    code = flywheel.cli.main([*root, "queue", "export-ls", "q", "--vendor", "studio",
+                              "-o", str(out_json), "--config-out", str(config)])  # fmt: skip
+    assert code == 0
+    xml = config.read_text()
+    assert f'{tag} name="{modality}" value="${modality}"/>' in xml
+    assert f'toName="{modality}"' in xml
+    exported = json.loads(out_json.read_text())
+    other = {"image": "audio", "audio": "image"}[modality]
+    for task in exported:
+        assert task["data"][modality].endswith(f"/v1/media/{task['data']['flywheel_task_id']}")
+        assert other not in task["data"]
+        assert task["predictions"][0]["result"][0]["to_name"] == modality
+    # What Label Studio exports: the result names the object of the config it was made with.
+    for n, task in enumerate(exported):
+        task["annotations"] = [{"id": n, "completed_by": {"email": "ann@x"}, "result": [
+            {"from_name": "label", "to_name": modality, "type": "choices",
+             "value": {"choices": ["no"]}}]}]  # fmt: skip
+    out_json.write_text(json.dumps(exported))
+    capsys.readouterr()
+    code = flywheel.cli.main([*root, "queue", "import-ls", str(out_json), "--vendor", "studio"])
+    assert code == 0
+    assert capsys.readouterr().out == "imported 2 answers (0 already imported, 0 not taken)\n"
+    engine = store.open_engine(settings.catalog_uri)
+    with store.transaction(engine) as conn:
+        labels = {r.sample_id: r.label for r in conn.execute(select(t.labels))}
+    assert labels == {"s1": "no", "s2": "no"}
+
+
+def test_a_queue_of_mixed_modalities_asks_for_the_data_key(
+    capsys: pytest.CaptureFixture[str], settings: Settings, tmp_path: Path
+) -> None:
+    settings.root.mkdir(parents=True, exist_ok=True)
+    lake_samples(settings, {"pic": "image", "clip": "audio"})
+    root = ["--root", str(settings.root)]
+    assert flywheel.cli.main([*root, "queue", "create", "q", "--labels", "yes,no"]) == 0
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"sample_id": "pic"}\n{"sample_id": "clip"}\n')
+    assert flywheel.cli.main([*root, "queue", "enqueue", "q", str(items)]) == 0
+    assert flywheel.cli.main([*root, "vendor", "add", "studio", "--queues", "q"]) == 0
+    capsys.readouterr()
+    out_json = tmp_path / "ls.json"
+    code = flywheel.cli.main([*root, "queue", "export-ls", "q", "--vendor", "studio",
+                              "-o", str(out_json)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code != 0 and "holds audio and image samples; pass --data-key" in err
+    assert not out_json.exists()
+    code = flywheel.cli.main([*root, "queue", "export-ls", "q", "--vendor", "studio",
+                              "--data-key", "audio", "-o", str(out_json)])  # fmt: skip
+    assert code == 0 and all("audio" in x["data"] for x in json.loads(out_json.read_text()))

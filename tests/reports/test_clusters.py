@@ -112,3 +112,56 @@ def test_two_means_finds_two_far_blobs() -> None:
     side, centres = two_means(points, rng)
     assert sorted(np.bincount(side).tolist()) == [25, 40]
     assert len(set(side[:40].tolist())) == 1 and centres.shape == (2, 3)
+
+
+def _lda_on_merged(a: int, b: int) -> Emb:
+    """An embedding trained (LDA) on labels where digits a and b are one class, as a
+    model trained on the weak labels collapses them; plus the raw pixels."""
+    from sklearn.datasets import load_digits
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    digits = load_digits()
+    order = np.random.default_rng(0).permutation(len(digits.target))
+    fit, held = order[:900], order[900:]
+    weak = np.where(digits.target == b, a, digits.target)
+    lda = LinearDiscriminantAnalysis().fit(digits.data[fit], weak[fit])
+    names = np.array(["mixed" if t == a else f"d{t}" for t in weak[held]], dtype=object)
+    return lda.transform(digits.data[held]), names, digits.data[held]
+
+
+def test_a_view_the_labels_did_not_shape_finds_what_the_model_collapsed() -> None:
+    emb, names, pixels = _lda_on_merged(4, 9)
+    ids = np.array([f"s{i}" for i in range(len(names))], dtype=object)
+    alone = {c.class_name: c for c in find_split_clusters(emb, names, ids)}
+    assert not alone["mixed"].split  # the model's own view: one blob
+    both = {c.class_name: c for c in find_split_clusters(emb, names, ids, views={"pixels": pixels})}
+    mixed = both["mixed"]
+    assert mixed.split and mixed.split_by == "pixels"
+    assert [c for c, s in both.items() if s.split] == ["mixed"]
+    model, view = mixed.evidence
+    assert (model.view, model.split, view.view, view.split) == ("model", False, "pixels", True)
+    assert view.z >= SplitConfig().null.z_threshold and view.conductance < view.null_median
+    assert json.loads(json.dumps(mixed.to_json()))["evidence"][1]["view"] == "pixels"
+
+
+def test_the_null_is_the_other_classes_not_a_constant(digits_embedding: Emb) -> None:
+    """Scaling every view changes no decision, and a class is never its own null."""
+    emb, truth, ids = digits_embedding
+    first = find_split_clusters(emb, _merged(truth), ids)
+    scaled = find_split_clusters(emb * 1000.0, _merged(truth), ids)
+    assert [c.split for c in first] == [c.split for c in scaled]
+    mixed = next(c for c in first if c.class_name == "seven-or-one")
+    others = [c.evidence[0].conductance for c in first if c.class_name != "seven-or-one"]
+    expected = float(np.exp(np.median(np.log(others))))  # the median in log units
+    assert mixed.evidence[0].null_median == pytest.approx(expected, rel=1e-9)
+
+
+def test_split_page_shows_the_evidence_of_each_view(digits_embedding: Emb) -> None:
+    from flywheel.reports.split_page import split_page
+
+    emb, truth, ids = digits_embedding
+    splits = find_split_clusters(emb, _merged(truth), ids)
+    page = split_page("m0001", splits, SplitConfig(), {}, {})
+    section = page.split('data-class="seven-or-one"')[1].split("</section>")[0]
+    assert "honest classes (median)" in section and "the model&#x27;s embedding" in section
+    assert "group 2:" in section
