@@ -179,6 +179,14 @@ def goals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return found
 
 
+def write_results(out: Path, ns: list[int], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Write the JSON of the figures so far (with the machine and load now); the goals."""
+    met = goals(rows)
+    result = {"machine": machine(), "sizes": ns, "rows": rows, "goals": met}
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return met
+
+
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| N | step | seconds | samples/s | peak MB (tree PSS) | baseline s | baseline peak MB | ratio |",
@@ -247,18 +255,18 @@ def main(
         made = time.perf_counter() - start
         click.echo(f"wrote {ns[-1]:,} photos in {made:.0f} s")
         del data, articles
-        rows = [row for n in ns for row in bench_one(n, folder, base, timeout)]
+        rows: list[dict[str, Any]] = []
+        for n in ns:  # the JSON is rewritten after each N: a stopped run keeps what it did
+            rows += bench_one(n, folder, base, timeout)
+            met = write_results(out, ns, rows)
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
-    met = goals(rows)
-    result = {"machine": machine(), "sizes": ns, "rows": rows, "goals": met}
-    out.write_text(json.dumps(result, indent=2) + "\n")
     plot(rows, plot_path)
     click.echo(markdown(rows))
     for g in met:
         click.echo(f"{'met ' if g['met'] else 'MISS'} {g['goal']}: {g['measured']}")
-    click.echo(f"machine: {result['machine']}")
+    click.echo(f"machine: {machine()}")
 
 
 if __name__ == "__main__":
