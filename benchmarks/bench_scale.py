@@ -38,7 +38,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout's flywheel, not an installed one
 
 from flywheel.bench.machine import machine  # noqa: E402
-from flywheel.bench.photos import PhotoFolder, write_manifest_subset, write_photo_folder  # noqa: E402
+from flywheel.bench.photos import (  # noqa: E402
+    PhotoFolder,
+    load_photo_folder,
+    write_manifest_subset,
+    write_photo_folder,
+)
 from flywheel.bench.pss import Measured, run_measured  # noqa: E402
 
 BASELINES = REPO / "benchmarks" / "scale_baselines.py"
@@ -89,11 +94,11 @@ def fill_queue(root: Path, n: int, log: Path) -> float:
 
     start = time.perf_counter()
     query = "select sample_id, weak_label from samples"
-    csv = subprocess.run(
-        _cli(root, "sql", query, "--format", "csv"),
+    found = subprocess.run(
+        _cli(root, "sql", query, "--format", "json"),
         cwd=REPO, env=_env(), capture_output=True, text=True, check=True,
-    ).stdout.splitlines()[1:]  # fmt: skip
-    rows = [line.split(",", 1) for line in csv if line]
+    ).stdout  # fmt: skip
+    rows = [(r["sample_id"], r["weak_label"]) for r in json.loads(found)]
     labels = sorted({label for _, label in rows})
     engine = store.open_engine(Settings.from_env(root=root, environ={}).catalog_uri)
     store.create_queue(engine, "bench", labels)
@@ -232,7 +237,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("scale-memory.png"))  # fmt: skip
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for the photos and data roots (default: a temporary one, removed).")  # fmt: skip
+              help="Folder for the photos and data roots, kept; photos already there are reused "
+              "(default: a temporary folder, removed).")  # fmt: skip
 @click.option("--timeout", default=3600.0, show_default=True, help="Seconds per command.")
 @click.option("--seed", default=0, show_default=True)
 def main(
@@ -249,11 +255,11 @@ def main(
         data = load_dataset("fashion-mnist")
         articles = (data.x[:, 0] * 255).round().astype("uint8")
         start = time.perf_counter()
-        folder = write_photo_folder(
+        folder = load_photo_folder(base / "photos", data.class_names, ns[-1]) or write_photo_folder(
             base / "photos", articles, data.y, data.class_names, ns[-1], seed
         )
         made = time.perf_counter() - start
-        click.echo(f"wrote {ns[-1]:,} photos in {made:.0f} s")
+        click.echo(f"{ns[-1]:,} photos ready in {made:.0f} s (written, or reused from --work)")
         del data, articles
         rows: list[dict[str, Any]] = []
         for n in ns:  # the JSON is rewritten after each N: a stopped run keeps what it did

@@ -105,6 +105,19 @@ def write_photo_folder(
     return PhotoFolder(dest, manifest, taxonomy, paths, labels, class_names)
 
 
+def load_photo_folder(dest: Path, class_names: tuple[str, ...], n: int) -> PhotoFolder | None:
+    """The folder ``write_photo_folder`` left at ``dest`` if it holds at least ``n``
+    photos (its manifest says so), else None."""
+    manifest, taxonomy = dest / "manifest.jsonl", dest / "taxonomy.yaml"
+    if not (manifest.is_file() and taxonomy.is_file()):
+        return None
+    paths = [json.loads(line)["path"] for line in manifest.read_text().splitlines()]
+    if len(paths) < n or not (dest / paths[-1]).is_file():
+        return None
+    labels = [p.split("/")[1] for p in paths]
+    return PhotoFolder(dest, manifest, taxonomy, paths, labels, class_names)
+
+
 def write_manifest_subset(folder: PhotoFolder, n: int) -> Path:
     """A manifest file at the folder's top naming its first ``n`` photos (paths stay
     relative to the folder), so one generated folder serves every N."""

@@ -15,7 +15,12 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from flywheel.bench.photos import SIZE, write_manifest_subset, write_photo_folder
+from flywheel.bench.photos import (
+    SIZE,
+    load_photo_folder,
+    write_manifest_subset,
+    write_photo_folder,
+)
 from flywheel.bench.pss import descendants, run_measured, tree_pss_bytes
 
 # A parent that starts a child holding 200 MB of touched memory, then waits for it.
@@ -61,3 +66,5 @@ def test_photos_are_unique_photo_sized_jpegs_with_tags(tmp_path: Path) -> None:
     assert subset.read_text().splitlines() == folder.manifest.read_text().splitlines()[:3]
     again = write_photo_folder(tmp_path / "again", articles, classes, ("bag", "ankle-boot"), 2, 1)
     assert (again.root / again.paths[1]).read_bytes() == blobs[1]  # seeded: repeatable
+    assert load_photo_folder(tmp_path, folder.class_names, 7) == folder
+    assert load_photo_folder(tmp_path, folder.class_names, 8) is None  # too few: rewrite
