@@ -1,7 +1,7 @@
 """Scale benchmark (issue 9): every step of the flywheel at several pool sizes N, as the
 real CLI in its own process, next to plain-library baselines on the same files.
 
-    nice .venv/bin/python benchmarks/bench_scale.py --n 1000,4000 --out scale.json \
+    nice .venv/bin/python benchmarks/bench_scale.py --n 1000,2500 --out scale.json \
         --plot docs/img/scale-memory.png
     nice .venv/bin/python benchmarks/bench_scale.py --n 10000,50000,200000   # quiet machine
 

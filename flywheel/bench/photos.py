@@ -38,7 +38,9 @@ class PhotoFolder:
 
 
 def class_tag(name: str) -> str:
-    """>>> class_tag("ankle-boot")
+    """The hashtag of a class: ``#`` and its name without hyphens.
+
+    >>> class_tag("ankle-boot")
     '#ankleboot'
     """
     return "#" + name.replace("-", "")
