@@ -82,6 +82,7 @@ class IngestSummary:
     quarantined: Counter[str] = field(default_factory=Counter)
     quarantine_new: int = 0
     sidecars_skipped: int = 0
+    nodes: Counter[str] = field(default_factory=Counter)  # files inspected per Ray node
     seconds: float = 0.0
     snapshots: dict[str, int | None] = field(default_factory=dict)
 
@@ -133,10 +134,11 @@ def ingest(
         sidecars_skipped=listing.sidecars,
     )
     try:
-        for keys, quarantine, staged in _inspect_on_ray(
+        for keys, quarantine, staged, (node, files) in _inspect_on_ray(
             settings, listing, inspect_config, config, staging
         ):
             committer.add(keys, quarantine, staged)
+            summary.nodes[node] += files
         committer.commit(summary, before_commit)
     except BaseException:
         committer.discard()
@@ -169,8 +171,9 @@ def _inspect_on_ray(
     inspect_config: InspectConfig,
     config: IngestConfig,
     staging: str,
-) -> Iterator[tuple[pa.Table, pa.Table, str | None]]:
-    """(sample keys, quarantine rows, staged file) per chunk, as the actors finish."""
+) -> Iterator[tuple[pa.Table, pa.Table, str | None, tuple[str, int]]]:
+    """(sample keys, quarantine rows, staged file, (node, files)) per chunk, as the
+    actors finish."""
     if not listing.items:
         return
     ensure_ray(settings)
@@ -187,11 +190,11 @@ def _inspect_on_ray(
         mininterval=0.5,
     )
     try:
-        for chunk_len, keys, quarantine, staged in pool.map_unordered(
+        for chunk_len, keys, quarantine, staged, node in pool.map_unordered(
             lambda actor, chunk: actor.process.remote(chunk), chunks
         ):
             bar.update(chunk_len)
-            yield keys, quarantine, staged
+            yield keys, quarantine, staged, (node, chunk_len)
     except ray.exceptions.RayTaskError as err:
         if isinstance(err.cause, StorageError):
             raise err.cause from None  # one line: the warehouse could not be written

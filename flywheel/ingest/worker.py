@@ -32,17 +32,21 @@ KEY_COLUMNS = ("sample_id", "source_path", "weak_label", "weak_label_rule", "mim
 @ray.remote(num_cpus=1)
 class IngestWorker:
     """Holds the inspect config (taxonomy, storage settings) for its lifetime and turns
-    each chunk into (chunk length, sample keys, quarantine rows, staged file or None)."""
+    each chunk into (chunk length, sample keys, quarantine rows, staged file or None,
+    the Ray node it ran on)."""
 
     def __init__(self, config: InspectConfig, staging: str) -> None:
         self.config, self.staging = config, staging
 
-    def process(self, items: Sequence[SourceItem]) -> tuple[int, pa.Table, pa.Table, str | None]:
+    def process(
+        self, items: Sequence[SourceItem]
+    ) -> tuple[int, pa.Table, pa.Table, str | None, str]:
         samples, quarantine = inspect_items(items, self.config)
+        node = ray.get_runtime_context().get_node_id()
         if samples.num_rows == 0:
-            return len(items), keys_of(samples), quarantine, None
+            return len(items), keys_of(samples), quarantine, None, node
         uri = write_staged(samples, self.staging, self.config.s3)
-        return len(items), keys_of(samples), quarantine, uri
+        return len(items), keys_of(samples), quarantine, uri, node
 
 
 def keys_of(samples: pa.Table) -> pa.Table:

@@ -97,7 +97,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
                     local_shuffle_seed=cfg.seed * 1_000_003 + epoch * 1009 + rank,
                 )
             )
-        loss = _train_epoch(model, optimizer, modality, cfg, batches, steps, device)
+        counted = _Counted(batches)
+        loss = _train_epoch(model, optimizer, modality, cfg, counted, steps, device)
+        if epoch == 1 and config["progress"] is not None:
+            # Every rank says where it ran and how many rows it read (lineage, and the
+            # proof that a multi-node run spread its work).
+            node = ray.get_runtime_context().get_node_id()
+            config["progress"].put({"kind": "worker", "rank": rank, "node": node,
+                                    "rows": counted.rows})  # fmt: skip
         if eval_replay.table is not None:
             held = table_slices(eval_replay.table, cfg.batch_size)
         else:
@@ -116,6 +123,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     return Checkpoint.for_model(
         net, cfg.modality, cfg.arch, cfg.class_names, cfg.model_version, cfg.input_spec
     ).to_bytes()
+
+
+class _Counted:
+    """Batches passed through, counting their rows."""
+
+    def __init__(self, batches: Iterable[pa.Table]) -> None:
+        self.batches, self.rows = batches, 0
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for batch in self.batches:
+            self.rows += batch.num_rows
+            yield batch
 
 
 class _Replay:

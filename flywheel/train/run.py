@@ -358,10 +358,14 @@ def _run_with_progress(
     thread = threading.Thread(target=fit, name="flywheel-train-fit", daemon=True)
     thread.start()
     history: list[dict[str, Any]] = []
+    workers: list[dict[str, Any]] = []
     while thread.is_alive() or not progress.empty():
         try:
             report = progress.get(timeout=0.5)
         except Exception:  # queue.Empty, from ray.util.queue
+            continue
+        if report.get("kind") == "worker":
+            workers.append({k: report[k] for k in ("rank", "node", "rows")})
             continue
         history.append(report)
         if on_epoch is not None:
@@ -376,6 +380,7 @@ def _run_with_progress(
     if not history:
         return {}
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "epochs", "seconds")}
+    final["workers"] = sorted(workers, key=lambda w: w["rank"])  # where each rank ran
     final["history"] = [
         {k: round(r[k], 6) for k in ("epoch", "train_loss", "accuracy", "ece")} for r in history
     ]
