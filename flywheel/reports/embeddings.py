@@ -4,11 +4,13 @@
                                class, thumbnails on hover
     DIR/split_clusters.html    per class: one group or several well-separated ones
     DIR/split_clusters.json    {"classes": [{"class", "split", "groups": [{"size",
-                               "examples"}], "separation"}, ...]}
+                               "examples"}], "separation", "split_by", "evidence":
+                               [{"view", "conductance", "null_median", "z", ...}]}, ...]}
     DIR/tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt
                                TensorBoard's Embedding Projector (tensorboard --logdir DIR)
 
-The split analysis uses every scored sample with a class; the scatter and the projector
+The split analysis uses every scored sample with a class, in the model's embedding and
+in a view of the media the labels did not shape (``flywheel.reports.views``); the scatter and the projector
 show at most ``max_points`` of them, drawn at random (seeded).
 """
 

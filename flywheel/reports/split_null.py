@@ -34,7 +34,7 @@ from flywheel.reports.graph_split import best_cut
 
 @dataclass(frozen=True)
 class NullConfig:
-    z_threshold: float = 4.0
+    z_threshold: float = 5.5
     graph_k: int = 10  # neighbours per sample
     graph_dims: int = 30  # principal components kept before the graph
     graph_samples: int = 200  # per class and repeat

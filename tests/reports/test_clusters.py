@@ -130,7 +130,7 @@ def _lda_on_merged(a: int, b: int) -> Emb:
 
 
 def test_a_view_the_labels_did_not_shape_finds_what_the_model_collapsed() -> None:
-    emb, names, pixels = _lda_on_merged(4, 9)
+    emb, names, pixels = _lda_on_merged(1, 7)
     ids = np.array([f"s{i}" for i in range(len(names))], dtype=object)
     alone = {c.class_name: c for c in find_split_clusters(emb, names, ids)}
     assert not alone["mixed"].split  # the model's own view: one blob
