@@ -39,7 +39,9 @@ def ensure_ray(settings: Settings) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not settings.verbose:
         _quiet(settings.root / "logs")
-    common = {"logging_level": logging.WARNING, "log_to_driver": RAY_LOG is None}
+    # -v shows Ray's INFO lines too (its start-up notice, Ray Train's progress).
+    level = logging.INFO if settings.verbose else logging.WARNING
+    common = {"logging_level": level, "log_to_driver": RAY_LOG is None}
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
     else:
