@@ -147,6 +147,12 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.commands = _LazyCommands()
 
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        """A verb added later (a plugin, a test) takes --root and -v after it too."""
+        if (name or cmd.name) not in _PASS_THROUGH:
+            _shared_options(cmd)
+        super().add_command(cmd, name)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         try:
             return self.commands[cmd_name]

@@ -67,6 +67,10 @@ def test_a_failing_job_exits_with_the_drivers_code(
     head_env: RayHead, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     root = str(tmp_path / "root")
+    from flywheel.config import Settings
+    from flywheel.lake import Lake
+
+    Lake(Settings.from_env(root=Path(root), environ={})).table("samples")  # a lake, empty
     result = run_cli(
         capfd, "--root", root, "submit", "--address", head_env.address, "sql", "select nope"
     )
