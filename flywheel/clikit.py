@@ -73,26 +73,25 @@ def require_lake(settings: Settings) -> None:
         )
 
 
-def needs_lake(f: F) -> F:
-    """Decorate a verb that reads the lake: it runs only where one exists."""
+def _requires(check: Callable[[Settings], None], doc: str) -> Callable[[F], F]:
+    """A decorator that runs ``check`` on the verb's settings before the verb."""
 
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        require_lake(click.get_current_context().obj)
-        return f(*args, **kwargs)
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check(click.get_current_context().obj)
+            return f(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]
+        return wrapper  # type: ignore[return-value]
+
+    decorate.__doc__ = doc
+    return decorate
 
 
-def needs_catalog(f: F) -> F:
-    """Decorate a verb that reads the queue or the catalog without creating them."""
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        require_catalog(click.get_current_context().obj)
-        return f(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+needs_lake = _requires(require_lake, "A verb that reads the lake runs only where one exists.")
+needs_catalog = _requires(
+    require_catalog, "A verb that reads the queue or the catalog runs without creating them."
+)
 
 
 def parse_names(value: str, option: str) -> list[str]:

@@ -50,7 +50,8 @@ class MediaSource:
         )  # fmt: skip
 
 
-def _picklable_iceberg_class() -> type:
+@functools.cache
+def _picklable_iceberg() -> type:
     from ray.data._internal.datasource.iceberg_datasource import IcebergDatasource
 
     class PicklableIceberg(IcebergDatasource):
@@ -65,16 +66,6 @@ def _picklable_iceberg_class() -> type:
             return state
 
     return PicklableIceberg
-
-
-def _PicklableIceberg(**kwargs: Any) -> Any:
-    global _ICEBERG_CLASS
-    if _ICEBERG_CLASS is None:
-        _ICEBERG_CLASS = _picklable_iceberg_class()
-    return _ICEBERG_CLASS(**kwargs)
-
-
-_ICEBERG_CLASS: type | None = None
 
 
 def dataset_factory(source: MediaSource, rows: pa.Table) -> Callable[[], Any]:
@@ -93,7 +84,7 @@ def labelled_media(source: MediaSource, rows: pa.Table) -> Any:
     # terminal as raw escape sequences; flywheel reports epochs itself.
     ray.data.DataContext.get_current().enable_progress_bars = False
 
-    datasource = _PicklableIceberg(
+    datasource = _picklable_iceberg()(
         table_identifier=source.table_identifier,
         catalog_kwargs=source.catalog_kwargs,
         snapshot_id=source.snapshot_id,
