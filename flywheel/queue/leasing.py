@@ -53,7 +53,6 @@ def lease(
     for ``lease_seconds`` (default: the queue's), only of ``kind`` when given."""
     q = vendor_queue(conn, vendor, queue_name)
     at = now()
-    expires = at + min(lease_seconds or q.lease_seconds, MAX_LEASE_SECONDS)
     pick = (
         select(t.tasks.c.id, t.tasks.c.sample_id, t.tasks.c.kind, t.tasks.c.prefill)
         .where(
@@ -75,9 +74,13 @@ def lease(
         return Lease(None, None, q, [])
     lease_id = uuid.uuid4().hex
     ids = [r.id for r in rows]
+    # The lease starts when its tasks are ours: after the pick, which may have waited on
+    # the commit that let them go, so a lease never starts before the previous one ended.
+    started = now()
+    expires = started + min(lease_seconds or q.lease_seconds, MAX_LEASE_SECONDS)
     conn.execute(
         t.leases.insert().values(
-            id=lease_id, vendor_id=vendor.id, queue_id=q.id, created_at=at, expires_at=expires
+            id=lease_id, vendor_id=vendor.id, queue_id=q.id, created_at=started, expires_at=expires
         )
     )
     conn.execute(t.lease_tasks.insert(), [{"lease_id": lease_id, "task_id": i} for i in ids])

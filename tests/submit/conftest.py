@@ -2,7 +2,7 @@
 auth on, and helpers to run the CLI in this process.
 
 The head is a separate cluster from the session's in-process one: its own ``--temp-dir``,
-its own free ports (Ray's fixed defaults may be taken), its own HOME (so its
+its own free ports (outside the kernel's ephemeral range), its own HOME (so its
 ``~/.ray/auth_token`` is ours, not the user's). ``ray start --block`` stays in the foreground, so
 stopping it stops the node; whatever still runs from our temp dir, HOME or working dir
 afterwards is killed by pid, and teardown fails if anything survives. The kernel's
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -80,10 +81,29 @@ def run_cli(capfd: pytest.CaptureFixture[str], *args: str) -> CliResult:
     return CliResult(code, captured.out, captured.err, seconds)
 
 
+# Ports for the head: below the kernel's ephemeral range (32768-60999 here), so no
+# outgoing connection of this busy test process can take one between our pick and Ray's
+# bind, and above Ray's worker port range (10002-19999). A port-0 pick can be taken so:
+# the head's agents bind theirs seconds after the dashboard answers, and an agent that
+# cannot bind takes the whole node down with it.
+_PORTS = range(20000, 32000)
+_picked: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.choice(_PORTS)
+        if port in _picked:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _picked.add(port)
+        return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 @pytest.fixture(scope="session")
@@ -188,11 +208,48 @@ def _wait_ready(head: RayHead, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise _HeadExited(f"ray start exited with {proc.returncode}:\n{_tail(log)}")
         with contextlib.suppress(requests.RequestException):
-            headers = {"Authorization": f"Bearer {head.token}"}
-            if requests.get(f"{head.address}/api/version", headers=headers, timeout=5).ok:
-                return
+            if requests.get(f"{head.address}/api/version", headers=_auth(head), timeout=5).ok:
+                break
         time.sleep(0.5)
-    raise RuntimeError(f"the Ray head was not up within {START_TIMEOUT_S:.0f}s:\n{_tail(log)}")
+    else:
+        raise RuntimeError(f"the Ray head was not up within {START_TIMEOUT_S:.0f}s:\n{_tail(log)}")
+    _wait_job_runs(head, proc, deadline)
+
+
+def _auth(head: RayHead) -> dict[str, str]:
+    return {"Authorization": f"Bearer {head.token}"}
+
+
+def _wait_job_runs(head: RayHead, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Up means a job runs to the end: the dashboard answers before the raylet's agents
+    (runtime env, dashboard agent) are up, and a node whose agent fails dies then. Until
+    the head's job agent is up, a submission is refused; it is tried again."""
+    log = head.base / "head.log"
+    job, last = None, ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise _HeadExited(
+                f"the head exited with {proc.returncode} on a no-op job:\n{_tail(log)}"
+            )
+        with contextlib.suppress(requests.RequestException):
+            if job is None:
+                answer = requests.post(f"{head.address}/api/jobs/", headers=_auth(head),
+                                       json={"entrypoint": "python -c pass"}, timeout=30)  # fmt: skip
+                if answer.ok:
+                    job = answer.json()["submission_id"]
+                last = f"submit: {answer.status_code} {answer.text[:300]}"
+            else:
+                answer = requests.get(
+                    f"{head.address}/api/jobs/{job}", headers=_auth(head), timeout=5
+                )
+                status = answer.json().get("status") if answer.ok else None
+                if status == "SUCCEEDED":
+                    return
+                last = f"job {job}: {status} {answer.text[:300]}"
+                if status in ("FAILED", "STOPPED"):
+                    raise RuntimeError(f"a no-op job ended {status} on the test head: {last}")
+        time.sleep(0.5)
+    raise RuntimeError(f"no no-op job ran on the head in time ({last}):\n{_tail(log)}")
 
 
 def _stop(proc: subprocess.Popen[bytes], head: RayHead) -> None:
