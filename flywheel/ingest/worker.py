@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
@@ -63,22 +62,3 @@ def write_staged(samples: pa.Table, staging: str, s3: S3Settings) -> str:
     except OSError as err:
         raise StorageError(f"cannot write ingest data under {staging}: {err}") from None
     return uri
-
-
-def rewrite_staged(uri: str, keep_paths: pa.Array, s3: S3Settings) -> str | None:
-    """``uri`` with only the rows whose ``source_path`` is in ``keep_paths``: the same
-    file when it keeps them all, a new file when it keeps some (the old one deleted),
-    None (deleted) when it keeps none. Memory: one staged file."""
-    fs, path = filesystem(uri, s3)
-    paths = pq.read_table(path, columns=["source_path"], filesystem=fs).column("source_path")
-    keep = pc.is_in(paths, value_set=keep_paths)
-    n_keep = pc.sum(keep).as_py() or 0
-    if n_keep == len(paths):
-        return uri
-    if n_keep:
-        kept = pq.read_table(path, filesystem=fs).filter(keep)
-        new_uri = f"{uri.removesuffix('.parquet')}-{uuid.uuid4().hex[:8]}.parquet"
-        new_fs, new_path = filesystem(new_uri, s3)
-        pq.write_table(kept.cast(SAMPLES), new_path, filesystem=new_fs)
-    fs.delete_file(path)
-    return new_uri if n_keep else None
