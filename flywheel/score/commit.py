@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 
 import pyarrow.fs as pafs
-from pyiceberg.expressions import EqualTo
+from pyiceberg.expressions import EqualTo, Reference
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
@@ -48,7 +48,9 @@ def commit_predictions(
     schema, s3 = TABLE_SCHEMAS["predictions"], lake.settings.s3
 
     def build(head: Head) -> Change | None:
-        done = head.read(["sample_id"], EqualTo("model_version", version)).column("sample_id")
+        done = head.read(
+            ["sample_id"], EqualTo(term=Reference("model_version"), value=version)
+        ).column("sample_id")
         if len(done):
             kept = (
                 without_rows(f, "sample_id", done, keep_listed=False, schema=schema, s3=s3)
