@@ -15,6 +15,7 @@ import uuid
 
 import pyarrow.fs as pafs
 from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
@@ -48,9 +49,8 @@ def commit_predictions(
     schema, s3 = TABLE_SCHEMAS["predictions"], lake.settings.s3
 
     def build(head: Head) -> Change | None:
-        done = head.read(
-            ["sample_id"], EqualTo(term=Reference("model_version"), value=version)
-        ).column("sample_id")
+        of_version = EqualTo(term=Reference("model_version"), value=literal(version))
+        done = head.read(["sample_id"], of_version).column("sample_id")
         if len(done):
             kept = (
                 without_rows(f, "sample_id", done, keep_listed=False, schema=schema, s3=s3)
