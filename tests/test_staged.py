@@ -62,3 +62,27 @@ def test_a_file_that_keeps_no_row_is_deleted(tmp_path: Path) -> None:
         is None
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ingest_splits_a_staged_file_into_row_groups_by_bytes(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from flywheel.ingest.worker import write_staged
+    from flywheel.lake.schema import SAMPLES
+
+    def row(i: int) -> dict[str, object]:
+        return {
+            "sample_id": f"s{i}", "modality": "image", "mime": "image/jpeg",
+            "mime_mismatch": False, "source": "src", "source_ref": f"r{i}",
+            "source_path": f"p{i}", "tags": [], "split": "pool", "media": bytes(1000),
+            "size_bytes": 1000, "ingest_run": "run", "ingested_at": datetime.now(UTC),
+        }  # fmt: skip
+
+    samples = pa.Table.from_pylist([row(i) for i in range(40)], schema=SAMPLES)
+    uri = write_staged(samples, str(tmp_path), S3Settings(), row_group_bytes=10_000)
+    meta = pq.ParquetFile(uri).metadata
+    assert meta.num_rows == 40
+    assert meta.num_row_groups > 1  # about 10 rows of 1 KB media each
+    assert max(meta.row_group(i).num_rows for i in range(meta.num_row_groups)) <= 10
+    one = write_staged(samples, str(tmp_path), S3Settings())
+    assert pq.ParquetFile(one).metadata.num_row_groups == 1  # 40 KB: far below the default

@@ -26,6 +26,11 @@ from flywheel.lake.storage import filesystem
 # What the driver learns of each sample: its identity, where it came from (the winner
 # among same-bytes items is the first by path) and what the run summary counts.
 KEY_COLUMNS = ("sample_id", "source_path", "weak_label", "weak_label_rule", "mime_mismatch")
+# Most bytes of samples in one Parquet row group: Iceberg's own default
+# (write.parquet.row-group-size-bytes). A chunk of photo-sized samples is one row group
+# far below it; a chunk of media near the inline threshold (256 x 1 MiB) is split.
+# docs/decisions/media-storage.md.
+ROW_GROUP_BYTES = 128 << 20
 
 
 @ray.remote(num_cpus=1)
@@ -52,13 +57,17 @@ def keys_of(samples: pa.Table) -> pa.Table:
     return samples.select(list(KEY_COLUMNS))
 
 
-def write_staged(samples: pa.Table, staging: str, s3: S3Settings) -> str:
-    """Write ``samples`` as one Parquet file of the table's schema under ``staging``."""
+def write_staged(
+    samples: pa.Table, staging: str, s3: S3Settings, row_group_bytes: int = ROW_GROUP_BYTES
+) -> str:
+    """Write ``samples`` as one Parquet file of the table's schema under ``staging``,
+    in row groups of about ``row_group_bytes`` at most."""
     uri = f"{staging.rstrip('/')}/{uuid.uuid4().hex}.parquet"
     fs, path = filesystem(uri, s3)
+    rows = max(1, samples.num_rows * row_group_bytes // max(1, samples.nbytes))
     try:
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(samples.cast(SAMPLES), path, filesystem=fs)
+        pq.write_table(samples.cast(SAMPLES), path, filesystem=fs, row_group_size=rows)
     except OSError as err:
         raise StorageError(f"cannot write ingest data under {staging}: {err}") from None
     return uri
