@@ -68,3 +68,46 @@ def test_a_manifest_source_names_entries_without_walking_the_tree(tmp_path: Path
     ]  # fmt: skip
     reasons = [entry_problem(i.uri, 1 << 20) for i in listing.items]
     assert [r and r[0] for r in reasons] == [None, "directory", "named_pipe"]
+
+
+def _s3_settings(s3) -> S3Settings:  # type: ignore[no-untyped-def]
+    return S3Settings(
+        endpoint=s3.endpoint, region=s3.region,
+        access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key,
+    )  # fmt: skip
+
+
+def test_an_s3_prefix_is_listed_a_page_at_a_time_as_items_are_taken(s3, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+    """The listing reads pages only as its items are iterated: a key written after the
+    first page was read, but sorting after it, is still listed (a listing gathered whole
+    up front would have missed it). The manifest's problems come at the end."""
+    import boto3
+
+    client = boto3.client("s3", **s3.client_kwargs())
+    for i in range(7):
+        client.put_object(Bucket=s3_bucket, Key=f"many/{i:02d}.png", Body=bytes([i]))
+    lines = [
+        json.dumps({"path": "03.png", "tags": ["#cat"], "source_ref": "ig-3"}),
+        json.dumps({"path": "gone.png"}),
+        json.dumps({"path": "03.png", "tags": ["#dog"]}),
+    ]
+    client.put_object(Bucket=s3_bucket, Key="many/manifest.jsonl", Body="\n".join(lines).encode())
+    listing = list_source(f"s3://{s3_bucket}/many", _s3_settings(s3), page_size=2)
+    items = iter(listing.items)
+    first = next(items)
+    client.put_object(Bucket=s3_bucket, Key="many/zz-late.png", Body=b"late")
+    rest = list(items)
+    assert [first.rel_path, *(i.rel_path for i in rest)] == [
+        *(f"{i:02d}.png" for i in range(7)), "zz-late.png"
+    ]  # fmt: skip
+    tagged = next(i for i in rest if i.rel_path == "03.png")
+    assert (tagged.source_ref, tagged.tags, tagged.size) == ("ig-3", ("#cat",), 1)
+    assert listing.sidecars == 1  # the manifest
+    assert [(p.line_no, p.reason) for p in listing.problems] == [
+        (2, "missing_file"), (3, "conflicting_manifest_line")
+    ]  # fmt: skip
+
+
+def test_an_empty_s3_prefix_fails_before_any_item(s3, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SourceError, match="holds no objects"):
+        list_source(f"s3://{s3_bucket}/nothing", _s3_settings(s3), page_size=2)

@@ -25,10 +25,11 @@ import pyarrow.compute as pc
 from flywheel.config import S3Settings
 from flywheel.ingest.inspect import InspectConfig
 from flywheel.ingest.sources import ManifestProblem
-from flywheel.ingest.worker import KEY_COLUMNS, keys_of, rewrite_staged, write_staged
+from flywheel.ingest.worker import KEY_COLUMNS, keys_of, write_staged
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head
 from flywheel.lake.schema import QUARANTINE, SAMPLES
+from flywheel.lake.staged import without_rows
 from flywheel.lake.storage import filesystem
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ class Committer:
         staged = self._staged
         chosen: dict[str, pa.Table] = {}
         props = {"flywheel.ingest_run": self.run_id, "flywheel.source": self.source}
+        s3 = self.lake.settings.s3
 
         def new_samples(head: Head) -> Change:
             present = pc.is_in(keys.column("sample_id"), value_set=_present_ids(head, keys))
@@ -103,7 +105,9 @@ class Committer:
             keep_paths = new.column("source_path").combine_chunks()
             for original, current in staged.items():
                 if current is not None:
-                    staged[original] = rewrite_staged(current, keep_paths, self.lake.settings.s3)
+                    staged[original] = without_rows(
+                        current, "source_path", keep_paths, keep_listed=True, schema=SAMPLES, s3=s3
+                    )
             files = sorted(f for f in staged.values() if f is not None)
             return Change(files=files, properties=props)
 

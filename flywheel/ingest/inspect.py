@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -71,7 +71,7 @@ class InspectConfig:
     modality_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
-def inspect_items(items: Sequence[SourceItem], config: InspectConfig) -> tuple[pa.Table, pa.Table]:
+def inspect_items(items: Iterable[SourceItem], config: InspectConfig) -> tuple[pa.Table, pa.Table]:
     """(samples, quarantine) rows for ``items``; ``ingested_at`` is set at commit."""
     modalities: dict[str, Modality] = {}
     samples: list[dict[str, object]] = []

@@ -3,11 +3,12 @@ and hand every Arrow batch to one committer that lands the run whole or not at a
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from flywheel.config import S3Settings, Settings
 from flywheel.errors import ConfigError, StorageError
 from flywheel.ingest.commit import Committer
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry_rows
-from flywheel.ingest.sources import Listing, SourceItem, list_source
+from flywheel.ingest.sources import S3_PAGE_SIZE, Listing, SourceItem, list_source
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.ingest.worker import IngestWorker, keys_of
 from flywheel.lake import Lake
@@ -46,6 +47,7 @@ class IngestConfig:
     workers: int | None = None  # None: one actor per CPU of the cluster
     inline_max_bytes: int = 1 << 20
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES  # larger files are quarantined unread
+    list_page_size: int = S3_PAGE_SIZE  # keys per S3 list request
     progress: bool = True
     # modality -> check thresholds, e.g. {"audio": {"edge_rise_db": 9.0}}
     modality_params: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -61,6 +63,8 @@ class IngestConfig:
             get_modality(name, **params)  # an unknown name or a bad threshold fails here
         if self.chunk_size < 1 or (self.workers is not None and self.workers < 1):
             raise ConfigError("chunk_size and workers must be at least 1")
+        if not 1 <= self.list_page_size <= S3_PAGE_SIZE:
+            raise ConfigError(f"list_page_size must be 1 to {S3_PAGE_SIZE} keys")
         if self.max_file_bytes < 1:
             raise ConfigError(f"the file size cap {self.max_file_bytes} must be at least 1 byte")
 
@@ -108,7 +112,7 @@ def ingest(
     taxonomy = Taxonomy.load(config.taxonomy)
     lake = Lake(settings)
     lake.table("samples"), lake.table("quarantine")  # catalog reachable, tables exist
-    listing = list_source(config.source, settings.s3)
+    listing = list_source(config.source, settings.s3, config.list_page_size)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     inspect_config = InspectConfig(
         source=listing.source,
@@ -125,20 +129,18 @@ def ingest(
     committer = Committer(lake, run_id, listing.source)
     staging = committer.staging
     check_writable(staging, settings.s3)  # an unwritable warehouse fails before any work
-    committer.add_manifest_problems(listing.problems, inspect_config)
     committer.add(keys_of(SAMPLES.empty_table()), entry_rows(listing.entries, inspect_config))
-    summary = IngestSummary(
-        run_id=run_id,
-        source=listing.source,
-        files=len(listing.items),
-        sidecars_skipped=listing.sidecars,
-    )
+    summary = IngestSummary(run_id=run_id, source=listing.source)
     try:
         for keys, quarantine, staged, (node, files) in _inspect_on_ray(
             settings, listing, inspect_config, config, staging
         ):
             committer.add(keys, quarantine, staged)
             summary.nodes[node] += files
+            summary.files += files
+        # A streamed listing knows its manifest problems and sidecars only now.
+        committer.add_manifest_problems(listing.problems, inspect_config)
+        summary.sidecars_skipped = listing.sidecars
         committer.commit(summary, before_commit)
     except BaseException:
         committer.discard()
@@ -161,8 +163,11 @@ def check_writable(uri: str, s3: S3Settings) -> None:
         raise StorageError(f"cannot write to the warehouse at {uri}: {err}") from None
 
 
-def _chunks(items: list[SourceItem], size: int) -> list[list[SourceItem]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def _chunks(items: Iterable[SourceItem], size: int) -> Iterator[list[SourceItem]]:
+    """``items`` in lists of ``size``, taken from the iterable as they are needed."""
+    it = iter(items)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
 
 
 def _inspect_on_ray(
@@ -173,28 +178,42 @@ def _inspect_on_ray(
     staging: str,
 ) -> Iterator[tuple[pa.Table, pa.Table, str | None, tuple[str, int]]]:
     """(sample keys, quarantine rows, staged file, (node, files)) per chunk, as the
-    actors finish."""
-    if not listing.items:
+    actors finish. Chunks are taken from the listing only as actors free up (one in
+    flight per actor), so a streamed listing is never held whole; Ray starts only when
+    there is a first chunk, and actors as chunks need them."""
+    chunks = _chunks(listing.items, config.chunk_size)
+    first = next(chunks, None)
+    if first is None:
         return
     ensure_ray(settings)
-    chunks = _chunks(listing.items, config.chunk_size)
-    n_actors = min(config.workers or cluster_cpus(), len(chunks))
-    actors = [IngestWorker.remote(inspect_config, staging) for _ in range(n_actors)]  # type: ignore[attr-defined]
-    pool = ActorPool(actors)
+    n_actors = config.workers or cluster_cpus()
+    actors: list[ray.actor.ActorHandle] = []
+    pool = ActorPool([])
     bar = tqdm(
-        total=len(listing.items),
+        total=len(listing.items) if isinstance(listing.items, Sized) else None,
         unit="file",
         desc="ingest",
         file=sys.stderr,
         disable=not config.progress,
         mininterval=0.5,
     )
+
+    def finished() -> tuple[pa.Table, pa.Table, str | None, tuple[str, int]]:
+        chunk_len, keys, quarantine, staged, node = pool.get_next_unordered()
+        bar.update(chunk_len)
+        return keys, quarantine, staged, (node, chunk_len)
+
     try:
-        for chunk_len, keys, quarantine, staged, node in pool.map_unordered(
-            lambda actor, chunk: actor.process.remote(chunk), chunks
-        ):
-            bar.update(chunk_len)
-            yield keys, quarantine, staged, (node, chunk_len)
+        for chunk in itertools.chain([first], chunks):
+            if not pool.has_free():
+                if len(actors) < n_actors:
+                    actors.append(IngestWorker.remote(inspect_config, staging))  # type: ignore[attr-defined]
+                    pool.push(actors[-1])
+                else:
+                    yield finished()
+            pool.submit(lambda actor, c: actor.process.remote(c), chunk)
+        while pool.has_next():
+            yield finished()
     except ray.exceptions.RayTaskError as err:
         if isinstance(err.cause, StorageError):
             raise err.cause from None  # one line: the warehouse could not be written

@@ -1,6 +1,6 @@
 """Ingest sources: a folder (with an optional ``manifest.jsonl`` at its top), a manifest
 file, or an ``s3://`` prefix. Enumeration runs on the driver and is cheap (names and
-tags only); the bytes are read by the workers, which read regular files only
+tags only; an S3 prefix is streamed a page at a time); the bytes are read by the workers, which read regular files only
 (``entry_problem``; docs/decisions/ingest-entries.md).
 
 A manifest line is ``{"path": "<relative path>", "tags": ["#cat"], "source_ref": "id"}``.
@@ -8,13 +8,17 @@ A manifest line is ``{"path": "<relative path>", "tags": ["#cat"], "source_ref":
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import itertools
 import json
 import os
 import stat
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlparse
 
 from flywheel.config import S3Settings
@@ -23,6 +27,7 @@ from flywheel.errors import SourceError, StorageError
 MANIFEST_NAME = "manifest.jsonl"
 # Metadata files that sit beside media in a source folder. They are counted in the
 # summary as skipped, never ingested as samples (see docs/decisions/sidecar-files.md).
+S3_PAGE_SIZE = 1000  # keys per S3 list request (the most S3 returns)
 SIDECAR_SUFFIXES = frozenset({".jsonl", ".json", ".yaml", ".yml", ".md", ".txt", ".csv"})
 
 
@@ -72,7 +77,9 @@ class Listing:
     """Everything a source holds, as the driver sees it before any bytes are read."""
 
     source: str
-    items: list[SourceItem] = field(default_factory=list)
+    # A list for folders and manifest files; streamed for S3, where ``problems`` and
+    # ``sidecars`` are complete only once the items have been iterated to the end.
+    items: Iterable[SourceItem] = field(default_factory=list)
     problems: list[ManifestProblem] = field(default_factory=list)
     entries: list[EntryProblem] = field(default_factory=list)
     sidecars: int = 0
@@ -120,10 +127,11 @@ _SPECIAL = (
 )
 
 
-def list_source(source: str, s3: S3Settings) -> Listing:
-    """Enumerate ``source``. Raises ``SourceError`` when it does not exist."""
+def list_source(source: str, s3: S3Settings, page_size: int = S3_PAGE_SIZE) -> Listing:
+    """Enumerate ``source``. Raises ``SourceError`` when it does not exist. An S3
+    prefix is listed ``page_size`` keys a request, as its items are iterated."""
     if source.startswith("s3://"):
-        return _list_s3(source, s3)
+        return _list_s3(source, s3, page_size)
     path = Path(source).expanduser()
     if path.is_dir():
         return _list_folder(path.absolute())
@@ -175,13 +183,14 @@ def _list_folder(root: Path) -> Listing:
     if manifest.is_file():
         listing.manifest_uri = str(manifest)
         entries = _parse_manifest(manifest.read_bytes(), listing, set(rels))
-    base = str(root)
+    base, items = str(root), []
     for rel in rels:
         if _is_sidecar(rel):
             listing.sidecars += 1
             continue
         ref, tags = entries.get(rel, (rel, ()))
-        listing.items.append(SourceItem(f"{base}/{rel}", rel, ref, tags))
+        items.append(SourceItem(f"{base}/{rel}", rel, ref, tags))
+    listing.items = items
     return listing
 
 
@@ -191,51 +200,109 @@ def _list_manifest_file(manifest: Path) -> Listing:
     # Only the named paths are looked at (lexists: a link or a pipe is there, and the
     # worker says what it is), never the whole tree around the manifest.
     entries = _parse_manifest(manifest.read_bytes(), listing, _Exists(root))
-    for rel, (ref, tags) in sorted(entries.items()):
-        listing.items.append(SourceItem(str(root / rel), rel, ref, tags))
+    listing.items = [
+        SourceItem(str(root / rel), rel, ref, tags) for rel, (ref, tags) in sorted(entries.items())
+    ]
     return listing
 
 
-def _list_s3(source: str, s3: S3Settings) -> Listing:
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _list_s3(source: str, s3: S3Settings, page_size: int) -> Listing:
+    """The listing of an S3 prefix, its items streamed page by page (``page_size`` keys a
+    request) as the caller iterates: a prefix of millions of keys is never held whole.
+    The bucket, the first page and the manifest are read here, so a missing bucket or an
+    empty prefix fails before any work; manifest lines naming keys that are not there
+    become problems once the listing has passed them all (at the end of the items)."""
     from flywheel.lake.storage import s3_client
 
-    parsed = urlparse(source)
-    bucket, prefix = parsed.netloc, parsed.path.lstrip("/")
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
-    client = s3_client(s3)
+    bucket, prefix = _bucket_prefix(source)
     listing = Listing(source=source)
+    with _s3_errors(source, s3):
+        client = s3_client(s3)
+        pages = client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
+        )
+        objects = (o for page in pages for o in page.get("Contents", []))
+        objects = (o for o in objects if not o["Key"].endswith("/"))
+        first = next(objects, None)
+        if first is None:
+            raise SourceError(f"source {source} holds no objects")
+        body = _s3_manifest(client, bucket, prefix + MANIFEST_NAME)
+    entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+    if body is not None:
+        listing.manifest_uri = f"s3://{bucket}/{prefix}{MANIFEST_NAME}"
+        # Every named key exists, for now: which do not is known only at the end.
+        entries = _parse_manifest(body, Listing(source=source), _Anything())
+    listed = itertools.chain([first], objects)
+    listing.items = _s3_items(source, s3, listing, listed, entries, body)
+    return listing
+
+
+def _bucket_prefix(source: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` as ("bucket", "some/prefix/")."""
+    parsed = urlparse(source)
+    prefix = parsed.path.lstrip("/")
+    return parsed.netloc, prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def _s3_items(
+    source: str,
+    s3: S3Settings,
+    listing: Listing,
+    objects: Iterator[dict[str, Any]],
+    entries: dict[str, tuple[str, tuple[str, ...]]],
+    manifest: bytes | None,
+) -> Iterator[SourceItem]:
+    """The items of ``objects``, counting sidecars on ``listing``; at the end, the
+    manifest's problems. S3 lists keys in UTF-8 byte order, which is Python's order of
+    str: the items come sorted by path, as a folder's do."""
+    bucket, prefix = _bucket_prefix(source)
+    seen: set[str] = set()  # keys the manifest names that the listing passed
+    with _s3_errors(source, s3):
+        for obj in objects:
+            key = obj["Key"]
+            rel = key[len(prefix) :]
+            if rel in entries:
+                seen.add(rel)
+            if _is_sidecar(rel):
+                listing.sidecars += 1
+                continue
+            ref, tags = entries.get(rel, (rel, ()))
+            yield SourceItem(f"s3://{bucket}/{key}", rel, ref, tags, int(obj.get("Size", 0)))
+    if manifest is not None:
+        _parse_manifest(manifest, listing, seen)
+
+
+def _s3_manifest(client: Any, bucket: str, key: str) -> bytes | None:
+    """The body of the manifest at ``key``, or None when there is none."""
+    from botocore.exceptions import ClientError
+
     try:
-        sizes = {
-            obj["Key"]: int(obj.get("Size", 0))
-            for page in client.get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
-            )
-            for obj in page.get("Contents", [])
-            if not obj["Key"].endswith("/")
-        }
-        rels = {k[len(prefix) :]: k for k in sorted(sizes)}
-        entries: dict[str, tuple[str, tuple[str, ...]]] = {}
-        if MANIFEST_NAME in rels:
-            listing.manifest_uri = f"s3://{bucket}/{rels[MANIFEST_NAME]}"
-            body = client.get_object(Bucket=bucket, Key=rels[MANIFEST_NAME])["Body"].read()
-            entries = _parse_manifest(body, listing, set(rels))
+        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+
+
+@contextlib.contextmanager
+def _s3_errors(source: str, s3: S3Settings) -> Iterator[None]:
+    """S3 errors while listing as one-line flywheel errors."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
     except ClientError as err:
         code = err.response.get("Error", {}).get("Code", "?")
         raise SourceError(f"cannot list {source}: {code}") from None
     except BotoCoreError as err:
         raise StorageError(f"cannot reach S3 endpoint {s3.endpoint or 'AWS S3'}: {err}") from None
-    if not rels:
-        raise SourceError(f"source {source} holds no objects")
-    for rel, key in rels.items():
-        if _is_sidecar(rel):
-            listing.sidecars += 1
-            continue
-        ref, tags = entries.get(rel, (rel, ()))
-        listing.items.append(SourceItem(f"s3://{bucket}/{key}", rel, ref, tags, sizes[key]))
-    return listing
+
+
+class _Anything:
+    """``rel in _Anything()`` is always true."""
+
+    def __contains__(self, rel: object) -> bool:
+        return True
 
 
 class _Exists:
@@ -249,7 +316,7 @@ class _Exists:
 
 
 def _parse_manifest(
-    body: bytes, listing: Listing, existing: set[str] | _Exists
+    body: bytes, listing: Listing, existing: Container[str]
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Parse manifest lines into {rel_path: (source_ref, tags)}; bad lines, lines
     naming a missing file, and a second line for a path that says something else (the

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Sequence
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
@@ -27,6 +26,11 @@ from flywheel.lake.storage import filesystem
 # What the driver learns of each sample: its identity, where it came from (the winner
 # among same-bytes items is the first by path) and what the run summary counts.
 KEY_COLUMNS = ("sample_id", "source_path", "weak_label", "weak_label_rule", "mime_mismatch")
+# Most bytes of samples in one Parquet row group: Iceberg's own default
+# (write.parquet.row-group-size-bytes). A chunk of photo-sized samples is one row group
+# far below it; a chunk of media near the inline threshold (256 x 1 MiB) is split.
+# docs/decisions/media-storage.md.
+ROW_GROUP_BYTES = 128 << 20
 
 
 @ray.remote(num_cpus=1)
@@ -53,32 +57,17 @@ def keys_of(samples: pa.Table) -> pa.Table:
     return samples.select(list(KEY_COLUMNS))
 
 
-def write_staged(samples: pa.Table, staging: str, s3: S3Settings) -> str:
-    """Write ``samples`` as one Parquet file of the table's schema under ``staging``."""
+def write_staged(
+    samples: pa.Table, staging: str, s3: S3Settings, row_group_bytes: int = ROW_GROUP_BYTES
+) -> str:
+    """Write ``samples`` as one Parquet file of the table's schema under ``staging``,
+    in row groups of about ``row_group_bytes`` at most."""
     uri = f"{staging.rstrip('/')}/{uuid.uuid4().hex}.parquet"
     fs, path = filesystem(uri, s3)
+    rows = max(1, samples.num_rows * row_group_bytes // max(1, samples.nbytes))
     try:
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(samples.cast(SAMPLES), path, filesystem=fs)
+        pq.write_table(samples.cast(SAMPLES), path, filesystem=fs, row_group_size=rows)
     except OSError as err:
         raise StorageError(f"cannot write ingest data under {staging}: {err}") from None
     return uri
-
-
-def rewrite_staged(uri: str, keep_paths: pa.Array, s3: S3Settings) -> str | None:
-    """``uri`` with only the rows whose ``source_path`` is in ``keep_paths``: the same
-    file when it keeps them all, a new file when it keeps some (the old one deleted),
-    None (deleted) when it keeps none. Memory: one staged file."""
-    fs, path = filesystem(uri, s3)
-    paths = pq.read_table(path, columns=["source_path"], filesystem=fs).column("source_path")
-    keep = pc.is_in(paths, value_set=keep_paths)
-    n_keep = pc.sum(keep).as_py() or 0
-    if n_keep == len(paths):
-        return uri
-    if n_keep:
-        kept = pq.read_table(path, filesystem=fs).filter(keep)
-        new_uri = f"{uri.removesuffix('.parquet')}-{uuid.uuid4().hex[:8]}.parquet"
-        new_fs, new_path = filesystem(new_uri, s3)
-        pq.write_table(kept.cast(SAMPLES), new_path, filesystem=new_fs)
-    fs.delete_file(path)
-    return new_uri if n_keep else None

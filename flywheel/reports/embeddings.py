@@ -171,13 +171,14 @@ def project(emb: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str]:
 
 
 def _previews(lake: Lake, sample_ids: list[str], progress: bool) -> dict[str, Image.Image | None]:
-    media = lakeview.read_media(lake, sample_ids)
     out: dict[str, Image.Image | None] = {}
-    bar = tqdm(sorted(media), desc="thumbnails", unit="img", disable=None if progress else True)
-    for sid in bar:
-        modality, _, data = media[sid]
+    bar = tqdm(total=len(set(sample_ids)), desc="thumbnails", unit="img",
+               disable=None if progress else True)  # fmt: skip
+    for sid, (modality, _, data) in lakeview.iter_media(lake, sample_ids):  # a batch at a time
         out[sid] = preview(modality, data)
-    return out
+        bar.update()
+    bar.close()
+    return dict(sorted(out.items()))
 
 
 def _points(

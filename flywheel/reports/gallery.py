@@ -82,11 +82,11 @@ def browse(settings: Settings, config: BrowseConfig) -> BrowseSummary:
         order = order[: config.sample]
     rows = table.take(order).to_pylist()
     writer = AssetWriter(config.out)
-    media = _media(lake, settings, rows)
+    shown = _media_shown(lake, settings, rows, writer, config.progress)
     summary = BrowseSummary(config.out / "index.html", table.num_rows, len(rows), version, 0.0)
     cards = []
-    for r in tqdm(rows, desc="cards", unit="card", disable=None if config.progress else True):
-        media_html, kind = _media_html(r, media.get(r["sample_id"]), writer)
+    for r in rows:
+        media_html, kind = shown.get(r["sample_id"]) or _media_html(r, None, writer)
         summary.kinds[kind] += 1
         cards.append(_card(r, media_html))
     body = _body(rows, cards, summary, config)
@@ -95,14 +95,24 @@ def browse(settings: Settings, config: BrowseConfig) -> BrowseSummary:
     return summary
 
 
-def _media(lake: Lake, settings: Settings, rows: list[dict[str, Any]]) -> dict[str, bytes | None]:
-    """Bytes of every card: from the lake for samples, from where they were read for
-    quarantined inputs (None when that is gone or unreadable)."""
-    ids = [r["sample_id"] for r in rows if not r["quarantined"]]
-    out = {sid: item[2] for sid, item in lakeview.read_media(lake, ids).items()}
+def _media_shown(
+    lake: Lake, settings: Settings, rows: list[dict[str, Any]], writer: AssetWriter, progress: bool
+) -> dict[str, tuple[str, str]]:
+    """sample_id -> (media markup, what it shows) of every card whose media could be
+    looked up: samples' from the lake as they stream in (one batch of media held at a
+    time), quarantined inputs' from where they were read."""
+    out: dict[str, tuple[str, str]] = {}
+    bar = tqdm(total=len(rows), desc="cards", unit="card", disable=None if progress else True)
+    samples = {r["sample_id"]: r for r in rows if not r["quarantined"]}
+    for sid, (_, _, data) in lakeview.iter_media(lake, list(samples)):
+        out[sid] = _media_html(samples[sid], data, writer)
+        bar.update()
     for r in rows:
         if r["quarantined"] and r["source_path"]:
-            out[r["sample_id"]] = lakeview.read_source(r["source_path"], settings)
+            data = lakeview.read_source(r["source_path"], settings)
+            out[r["sample_id"]] = _media_html(r, data, writer)
+            bar.update()
+    bar.close()
     return out
 
 

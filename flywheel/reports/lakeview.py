@@ -7,7 +7,7 @@ what the next training run would learn it as.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +21,10 @@ from flywheel.train.registry import PROMOTED_ALIAS, Models
 
 NO_CLASS = "(none)"
 QUARANTINED = "(quarantined)"
-_IDS_PER_READ = 200  # sample ids per IN (...) filter pushed into the Iceberg scan
+# Sample ids per Iceberg scan: a scan reads the id column of every data file it cannot
+# rule out (ids are hashes: file statistics rarely can), so fewer, larger scans.
+_IDS_PER_SCAN = 20_000
+_MEDIA_COLUMNS = ("sample_id", "modality", "mime", "media", "media_uri")
 
 # The latest consolidated label of each sample (a sample can be decided again).
 LATEST_LABELS_SQL = """
@@ -110,18 +113,30 @@ def point_table(settings: Settings, version: str) -> pa.Table:
 
 def read_media(lake: Lake, sample_ids: Sequence[str]) -> dict[str, tuple[str, str, bytes | None]]:
     """sample_id -> (modality, mime, bytes); bytes None when the object cannot be read."""
-    out: dict[str, tuple[str, str, bytes | None]] = {}
+    return dict(iter_media(lake, sample_ids))
+
+
+def iter_media(
+    lake: Lake, sample_ids: Sequence[str]
+) -> Iterator[tuple[str, tuple[str, str, bytes | None]]]:
+    """(sample_id, (modality, mime, bytes)) of each of ``sample_ids`` in the lake, a
+    record batch at a time: only their rows and only the media columns are read, so a
+    caller that handles each as it comes holds one batch of media, not all of it."""
+    from pyiceberg.expressions import In, Reference
+    from pyiceberg.expressions.literals import literal as value_of
+
     ids = sorted(set(sample_ids))
-    cols = ["sample_id", "modality", "mime", "media", "media_uri"]
-    for start in range(0, len(ids), _IDS_PER_READ):
-        chunk = ", ".join(literal(i) for i in ids[start : start + _IDS_PER_READ])
-        rows = lake.read("samples", columns=cols, row_filter=f"sample_id IN ({chunk})")
-        for r in rows.to_pylist():
-            data = r["media"]
-            if data is None and r["media_uri"]:
-                data = read_source(r["media_uri"], lake.settings)
-            out[r["sample_id"]] = (r["modality"], r["mime"], data)
-    return out
+    table = lake.table("samples")
+    for start in range(0, len(ids), _IDS_PER_SCAN):
+        chunk = {value_of(i) for i in ids[start : start + _IDS_PER_SCAN]}
+        wanted = In(term=Reference("sample_id"), values=chunk)
+        scan = table.scan(row_filter=wanted, selected_fields=_MEDIA_COLUMNS)
+        for batch in scan.to_arrow_batch_reader():
+            for r in batch.to_pylist():
+                data = r["media"]
+                if data is None and r["media_uri"]:
+                    data = read_source(r["media_uri"], lake.settings)
+                yield r["sample_id"], (r["modality"], r["mime"], data)
 
 
 def read_source(uri: str, settings: Settings) -> bytes | None:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import uuid
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
+from pyiceberg.expressions import EqualTo, Reference
+from pyiceberg.expressions.literals import literal
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.staged import without_rows
 from flywheel.lake.storage import filesystem
 
 
@@ -46,30 +46,17 @@ def commit_predictions(
 ) -> int | None:
     """Add ``files`` (rows of ``version``) to ``predictions`` without a sample scored twice."""
     staged = list(files)
+    schema, s3 = TABLE_SCHEMAS["predictions"], lake.settings.s3
 
     def build(head: Head) -> Change | None:
-        done = head.read(["sample_id"], f"model_version == '{version}'").column("sample_id")
-        staged[:] = [f for f in (_without(lake, f, done) for f in staged) if f is not None]
+        of_version = EqualTo(term=Reference("model_version"), value=literal(version))
+        done = head.read(["sample_id"], of_version).column("sample_id")
+        if len(done):
+            kept = (
+                without_rows(f, "sample_id", done, keep_listed=False, schema=schema, s3=s3)
+                for f in staged
+            )
+            staged[:] = [f for f in kept if f is not None]
         return Change(files=list(staged), properties=properties)
 
     return commit_fresh(lake, "predictions", build, before_commit)
-
-
-def _without(lake: Lake, uri: str, done: pa.ChunkedArray) -> str | None:
-    """``uri`` with the rows of samples in ``done`` taken out: the same file when it has
-    none of them, a rewritten one when it has some, None when it has only those."""
-    if len(done) == 0:
-        return uri
-    fs, path = filesystem(uri, lake.settings.s3)
-    ids = pq.read_table(path, columns=["sample_id"], filesystem=fs).column("sample_id")
-    known = pc.is_in(ids, value_set=done)
-    if not pc.any(known).as_py():
-        return uri
-    keep = pq.read_table(path, filesystem=fs).filter(pc.invert(known))
-    fs.delete_file(path)
-    if keep.num_rows == 0:
-        return None
-    new_uri = uri.removesuffix(".parquet") + "-kept.parquet"
-    new_fs, new_path = filesystem(new_uri, lake.settings.s3)
-    pq.write_table(keep.cast(TABLE_SCHEMAS["predictions"]), new_path, filesystem=new_fs)
-    return new_uri
