@@ -29,6 +29,7 @@ MIGRATED = ("models", "labels")  # state tables that kept history rows before
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.expressions import BooleanExpression
     from pyiceberg.table import Table
 
 
@@ -93,9 +94,10 @@ class Lake:
         name: str,
         columns: Sequence[str] | None = None,
         snapshot_id: int | None = None,
-        row_filter: str | None = None,
+        row_filter: str | BooleanExpression | None = None,
     ) -> pa.Table:
-        """The rows of ``name`` at its current (or the given) snapshot, as Arrow."""
+        """The rows of ``name`` at its current (or the given) snapshot, as Arrow;
+        ``row_filter`` a pyiceberg expression (or its string form)."""
         table = self.table(name)
         kwargs: dict[str, object] = {}
         if columns is not None:

@@ -68,10 +68,13 @@ class MediaSource:
         that cannot be read leaves the API URL in place rather than failing the lease."""
         if not self.settings.warehouse_is_s3 or not sample_ids:
             return {}
-        quoted = ", ".join(f"'{s}'" for s in sorted(set(sample_ids)))
+        from pyiceberg.expressions import In
+
+        # pyiceberg's pydantic-generated stub misses In's positional signature.
+        where = In("sample_id", set(sample_ids))  # type: ignore[call-arg, arg-type]
         try:
             rows = self.lake.read(
-                "samples", columns=["sample_id", "media_uri"], row_filter=f"sample_id IN ({quoted})"
+                "samples", columns=["sample_id", "media_uri"], row_filter=where
             ).to_pylist()
         except (OSError, StorageError):
             return {}
@@ -98,13 +101,15 @@ class MediaSource:
 
     def fetch(self, sample_id: str, expires_in: int = 600) -> Media:
         """The media of ``sample_id``: its bytes, or a presigned URL for an S3 object."""
+        from pyiceberg.expressions import EqualTo, Reference, literal
+
         from flywheel.lake.storage import read_bytes
 
         try:
             rows = self.lake.read(
                 "samples",
                 columns=["sample_id", "mime", "media", "media_uri"],
-                row_filter=f"sample_id == '{sample_id}'",
+                row_filter=EqualTo(term=Reference("sample_id"), value=literal(sample_id)),
             ).to_pylist()
         except OSError as err:
             raise StorageError(f"cannot read the samples table: {err}") from None
