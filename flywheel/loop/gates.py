@@ -204,7 +204,7 @@ def check_accuracy(
     >>> labels = list("aaaabbbb")
     >>> v = check_accuracy(labels, list("aaaabbba"), {"m1": labels}, 0.2, 0.05)
     >>> v.check.passed, v.best, v.test.p_value
-    (True, 'm1', 1.0)
+    (True, 'm1', 0.5)
     """
     a_new = accuracy(new, labels)
     where = f"on the same {len(labels)} held-out samples"
