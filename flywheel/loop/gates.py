@@ -158,11 +158,13 @@ def _rival_outputs(
     promoted: Sequence[Mapping[str, Any]],
 ) -> dict[str, list[str]]:
     """version -> outputs on ``cases`` of the current model and every other promoted
-    one (each checkpoint loaded once; the sets are small, see loop-gates.md)."""
+    one of the candidate's modality (each checkpoint loaded once; the sets are small,
+    see loop-gates.md)."""
     rivals = {old.version: old_eval} if old is not None and old_eval is not None else {}
     for row in promoted:
         version = str(row["version"])
-        if version not in rivals and version != candidate["version"]:
+        same_kind = row["modality"] == candidate["modality"]
+        if same_kind and version not in rivals and version != candidate["version"]:
             rivals[version] = Predictor(row, settings).predict(cases.media)
     return rivals
 
