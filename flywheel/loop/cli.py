@@ -20,9 +20,9 @@ from flywheel.loop.config import PAUSE_POINTS, LoopConfig
 from flywheel.loop.gates import GateConfig
 
 
-def _gate_config(tolerance: float, blocklist: str | None) -> GateConfig:
+def _gate_config(tolerance: float, blocklist: str | None, alpha: float) -> GateConfig:
     names = parse_names(blocklist, "--blocklist") if blocklist else []
-    return GateConfig(tolerance, frozenset(names))
+    return GateConfig(tolerance, frozenset(names), alpha)
 
 
 _tolerance = click.option(
@@ -30,7 +30,15 @@ _tolerance = click.option(
     type=float,
     default=0.01,
     show_default=True,
-    help="Accuracy a candidate may lose against the current model.",
+    help="Accuracy a candidate may lose against the best promoted model.",
+)
+_alpha = click.option(
+    "--alpha",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Reject a candidate significantly worse than the best promoted model "
+    "(exact McNemar p below this); 0 turns the test off.",
 )
 _blocklist = names_option(
     "--blocklist",
@@ -98,18 +106,21 @@ _blocklist = names_option(
 )
 @click.option("--class-balanced", is_flag=True, help="Spread each batch over predicted classes.")
 @_tolerance
+@_alpha
 @_blocklist
 @click.option("--name", default="default", show_default=True, help="Loop name (its state row).")
 @click.option("--pause-at", multiple=True, type=click.Choice(PAUSE_POINTS), hidden=True)
 @click.pass_obj
 @needs_catalog
-def loop(settings: Settings, tolerance: float, blocklist: str | None, **options: Any) -> None:
+def loop(
+    settings: Settings, tolerance: float, alpha: float, blocklist: str | None, **options: Any
+) -> None:
     """Run the flywheel: export labels, retrain when enough landed, gate, promote,
     rescore, and select the next batch when the queue runs low. Safe to kill and restart."""
     from flywheel.loop.controller import run_loop
 
     options["pause_at"] = tuple(options["pause_at"])
-    config = LoopConfig(gates=_gate_config(tolerance, blocklist), **options)
+    config = LoopConfig(gates=_gate_config(tolerance, blocklist, alpha), **options)
     summary = run_loop(settings, config, echo=lambda line: click.echo(line))
     for line in summary.lines()[-1:]:
         click.echo(line)
@@ -118,12 +129,18 @@ def loop(settings: Settings, tolerance: float, blocklist: str | None, **options:
 @click.command("gate")
 @click.argument("version")
 @_tolerance
+@_alpha
 @_blocklist
 @click.option("--dry-run", is_flag=True, help="Evaluate only; record no decision.")
 @click.pass_obj
 @needs_lake
 def gate(
-    settings: Settings, version: str, tolerance: float, blocklist: str | None, dry_run: bool
+    settings: Settings,
+    version: str,
+    tolerance: float,
+    alpha: float,
+    blocklist: str | None,
+    dry_run: bool,
 ) -> None:
     """Run the gates on candidate VERSION against the promoted model, and record the
     decision (promoted or rejected, with the reason) in the models table."""
@@ -131,7 +148,7 @@ def gate(
     from flywheel.loop.gates import evaluate_gates, gate_candidate
     from flywheel.loop.registry import ModelHistory
 
-    config = _gate_config(tolerance, blocklist)
+    config = _gate_config(tolerance, blocklist, alpha)
     lake = Lake(settings)
     history = ModelHistory.read(lake)
     row = history.latest.get(version)
@@ -147,7 +164,9 @@ def gate(
     if current is not None and current["version"] == version:
         current = None
     result = (
-        evaluate_gates(lake, row, current, config) if dry_run else gate_candidate(lake, row, config)
+        evaluate_gates(lake, row, current, config, history.promoted_versions())
+        if dry_run
+        else gate_candidate(lake, row, config)
     )
     for check in result.checks:
         click.echo(f"{check.name:<9} {'pass' if check.passed else 'FAIL'}  {check.detail}")

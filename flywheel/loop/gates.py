@@ -1,14 +1,17 @@
 """The promotion gates: a candidate replaces the current model only if it passes all.
 
-1. accuracy  — on the candidate's evaluation set, not worse than the current model's
-               accuracy on the same samples by more than ``tolerance``;
+1. accuracy  — on the candidate's evaluation set, against the *best* promoted model on
+               the same samples (not just the current one, so a chain of small losses
+               cannot ratchet down): not below it by more than ``tolerance``, and not
+               significantly worse by an exact McNemar test at level ``alpha``;
 2. gallery   — no regression-gallery case that the current model gets right is wrong;
 3. blocklist — no new wrong output of a blocklisted class: on the evaluation set and the
                gallery, the candidate never predicts a blocklisted class for a sample
                labelled otherwise where the current model did not.
 
-Both models are evaluated now, on the same samples, so the comparison does not depend
-on what labels each saw when it was trained (docs/decisions/loop-gates.md).
+Every model is evaluated now, on the same samples, so the comparison does not depend
+on what labels each saw when it was trained (docs/decisions/loop-gates.md,
+docs/decisions/loop-gates-best-model.md).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.loop.evaluation import Cases, Predictor, accuracy, read_eval_set, read_gallery
+from flywheel.loop.paired import PairedTest, mcnemar_worse
 from flywheel.loop.registry import ModelHistory, record_decision
 
 _SHOWN = 5  # cases named in a reason
@@ -28,15 +33,20 @@ _SHOWN = 5  # cases named in a reason
 
 @dataclass(frozen=True)
 class GateConfig:
-    """``tolerance``: accuracy a candidate may lose (0.01 = one point); ``blocklist``:
-    classes never prefilled, auto-accepted, or output wrongly by a new model."""
+    """``tolerance``: accuracy a candidate may lose against the best promoted model
+    (0.01 = one point); ``blocklist``: classes never prefilled, auto-accepted, or output
+    wrongly by a new model; ``alpha``: a candidate whose loss against the best promoted
+    model has a one-sided McNemar p-value below it is rejected, even within tolerance."""
 
     tolerance: float = 0.01
     blocklist: frozenset[str] = frozenset()
+    alpha: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.tolerance <= 1.0:
             raise ConfigError(f"--tolerance must be in [0, 1], got {self.tolerance}")
+        if not 0.0 <= self.alpha < 1.0:
+            raise ConfigError(f"--alpha must be in [0, 1), got {self.alpha} (0 turns the test off)")
 
 
 def load_blocklist(path: str | Path) -> frozenset[str]:
@@ -94,9 +104,12 @@ def evaluate_gates(
     candidate: Mapping[str, Any],
     current: Mapping[str, Any] | None,
     config: GateConfig,
+    promoted: Sequence[Mapping[str, Any]] = (),
 ) -> GateResult:
-    """Run every gate on ``candidate`` against ``current`` (None: no current model).
-    Reads and predicts only; ``gate_candidate`` records the decision."""
+    """Run every gate on ``candidate`` against ``current`` (None: no current model);
+    the accuracy gate compares with the best of ``current`` and ``promoted`` (every
+    promoted version) on the candidate's evaluation set. Reads and predicts only;
+    ``gate_candidate`` records the decision."""
     settings = lake.settings
     new = Predictor(candidate, settings)
     old = Predictor(current, settings) if current is not None else None
@@ -105,8 +118,10 @@ def evaluate_gates(
     new_eval, new_gal = new.predict(eval_set.media), new.predict(gallery.media)
     old_eval = old.predict(eval_set.media) if old else None
     old_gal = old.predict(gallery.media) if old else None
+    rivals = _rival_outputs(settings, eval_set, candidate, old, old_eval, promoted)
+    verdict = check_accuracy(eval_set.labels, new_eval, rivals, config.tolerance, config.alpha)
     checks = (
-        _accuracy_check(eval_set, new_eval, old_eval, old, config.tolerance),
+        verdict.check,
         _gallery_check(gallery, new_gal, old_gal, old),
         _blocklist_check(
             eval_set.labels + gallery.labels,
@@ -122,6 +137,10 @@ def evaluate_gates(
         "accuracy": accuracy(new_eval, eval_set.labels),
         "against_accuracy": None if old_eval is None else accuracy(old_eval, eval_set.labels),
         "tolerance": config.tolerance,
+        "best": verdict.best,
+        "best_accuracy": verdict.best_accuracy,
+        "alpha": config.alpha,
+        "paired_test": None if verdict.test is None else verdict.test.facts(),
         "gallery_n": len(gallery),
         "gallery_snapshot": gallery_snap,
         "blocklist": sorted(config.blocklist),
@@ -130,42 +149,87 @@ def evaluate_gates(
     return GateResult(str(candidate["version"]), facts["against"], checks, facts)
 
 
+def _rival_outputs(
+    settings: Settings,
+    cases: Cases,
+    candidate: Mapping[str, Any],
+    old: Predictor | None,
+    old_eval: list[str] | None,
+    promoted: Sequence[Mapping[str, Any]],
+) -> dict[str, list[str]]:
+    """version -> outputs on ``cases`` of the current model and every other promoted
+    one of the candidate's modality (each checkpoint loaded once; the sets are small,
+    see loop-gates.md)."""
+    rivals = {old.version: old_eval} if old is not None and old_eval is not None else {}
+    for row in promoted:
+        version = str(row["version"])
+        same_kind = row["modality"] == candidate["modality"]
+        if same_kind and version not in rivals and version != candidate["version"]:
+            rivals[version] = Predictor(row, settings).predict(cases.media)
+    return rivals
+
+
 def gate_candidate(lake: Lake, candidate: Mapping[str, Any], config: GateConfig) -> GateResult:
     """Evaluate ``candidate`` against the current model and record the decision as a
     new ``models`` row (nothing is written when a decision exists already)."""
-    current = ModelHistory.read(lake).promoted()
+    history = ModelHistory.read(lake)
+    current = history.promoted()
     if current is not None and current["version"] == candidate["version"]:
         current = None
-    result = evaluate_gates(lake, candidate, current, config)
+    result = evaluate_gates(lake, candidate, current, config, history.promoted_versions())
     record_decision(lake, candidate, result.status, result.reason, result.facts)
     return result
 
 
-def _accuracy_check(
-    cases: Cases,
+@dataclass(frozen=True)
+class AccuracyVerdict:
+    """The accuracy gate: its check, the best rival on the set and the paired test."""
+
+    check: Check
+    best: str | None = None
+    best_accuracy: float | None = None
+    test: PairedTest | None = None
+
+
+def check_accuracy(
+    labels: Sequence[str],
     new: Sequence[str],
-    old: Sequence[str] | None,
-    old_model: Predictor | None,
+    rivals: Mapping[str, Sequence[str]],
     tolerance: float,
-) -> Check:
-    a_new = accuracy(new, cases.labels)
-    if old is None or old_model is None:
-        return Check("accuracy", True, f"accuracy {a_new:.3f} on {len(cases)} held-out samples")
-    a_old = accuracy(old, cases.labels)
-    where = f"on the same {len(cases)} held-out samples"
-    if a_new >= a_old - tolerance - 1e-12:
-        return Check(
-            "accuracy",
-            True,
-            f"accuracy {a_new:.3f} vs {old_model.version}'s {a_old:.3f} "
-            f"(tolerance {tolerance:g}) {where}",
-        )
-    return Check(
-        "accuracy",
-        False,
-        f"accuracy {a_new:.3f} is more than {tolerance:g} below {old_model.version}'s "
-        f"{a_old:.3f} {where}",
-    )
+    alpha: float,
+) -> AccuracyVerdict:
+    """Compare the candidate's outputs ``new`` with the best of ``rivals`` (version ->
+    outputs on the same samples, every promoted model): pass when the candidate is not
+    below the best by more than ``tolerance`` and not significantly worse than it
+    (one-sided exact McNemar p-value >= ``alpha``).
+
+    >>> labels = list("aaaabbbb")
+    >>> v = check_accuracy(labels, list("aaaabbba"), {"m1": labels}, 0.2, 0.05)
+    >>> v.check.passed, v.best, v.test.p_value
+    (True, 'm1', 0.5)
+    """
+    a_new = accuracy(new, labels)
+    where = f"on the same {len(labels)} held-out samples"
+    if not rivals:
+        alone = f"accuracy {a_new:.3f} on {len(labels)} held-out samples"
+        return AccuracyVerdict(Check("accuracy", True, alone))
+    scores = {v: accuracy(out, labels) for v, out in rivals.items()}
+    best = max(scores, key=lambda v: scores[v])  # the first of equals: the current model
+    a_best = scores[best]
+    test = mcnemar_worse(_hits(rivals[best], labels), _hits(new, labels))
+    vs = f"{best}'s {a_best:.3f} (the best promoted model) {where}; {test.describe()}"
+    if a_new < a_best - tolerance - 1e-12:
+        detail = f"accuracy {a_new:.3f} is more than {tolerance:g} below {vs}"
+    elif test.p_value < alpha:
+        detail = f"accuracy {a_new:.3f} is significantly below {vs} < alpha {alpha:g}"
+    else:
+        passed = f"accuracy {a_new:.3f} vs {vs} (tolerance {tolerance:g}, alpha {alpha:g})"
+        return AccuracyVerdict(Check("accuracy", True, passed), best, a_best, test)
+    return AccuracyVerdict(Check("accuracy", False, detail), best, a_best, test)
+
+
+def _hits(predicted: Sequence[str], labels: Sequence[str]) -> list[bool]:
+    return [p == e for p, e in zip(predicted, labels, strict=True)]
 
 
 def _gallery_check(

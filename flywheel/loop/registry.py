@@ -64,6 +64,17 @@ class ModelHistory:
                 return self.latest[row["version"]]
         return None
 
+    def promoted_versions(self) -> list[dict[str, Any]]:
+        """Every version promoted and never demoted, in training order: the models a
+        candidate must not be significantly worse than (the gates take the best).
+
+        >>> rows = [{"version": "m0001", "status": "promoted"},
+        ...         {"version": "m0002", "status": "rejected"}]
+        >>> [r["version"] for r in ModelHistory({r["version"]: r for r in rows}, rows).promoted_versions()]
+        ['m0001']
+        """
+        return [r for r in self.latest.values() if r["status"] == "promoted"]
+
     def next_version(self) -> str:
         """The version the next training run registers (``flywheel train``'s numbering).
 

@@ -15,7 +15,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path as FilePath
@@ -81,13 +81,10 @@ _STATUS: list[tuple[type[Exception], int]] = [
 class ApiConfig:
     """Process-level switches of the API. ``public_url`` is where vendors reach it
     (``https://labels.example.com``): ``media_url`` is built from it, never from the
-    request's Host header; unset, ``media_url`` is a path relative to the API.
-    ``exit_after_commit`` is a test hook: the process dies right after an answer's
-    commit, before the reply (crash-safety test)."""
+    request's Host header; unset, ``media_url`` is a path relative to the API."""
 
     public_url: str | None = None
     max_body_bytes: int = MAX_BODY_BYTES
-    exit_after_commit: bool = False
 
     def __post_init__(self) -> None:
         url = self.public_url
@@ -99,10 +96,7 @@ class ApiConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiConfig:
         env = os.environ if environ is None else environ
-        return cls(
-            public_url=env.get("FLYWHEEL_PUBLIC_URL") or None,
-            exit_after_commit=env.get("FLYWHEEL_TEST_EXIT_AFTER_COMMIT") == "1",
-        )
+        return cls(public_url=env.get("FLYWHEEL_PUBLIC_URL") or None)
 
     def media_url(self, task_id: int) -> str:
         return f"{(self.public_url or '').rstrip('/')}/v1/media/{task_id}"
@@ -111,8 +105,10 @@ class ApiConfig:
 class _State:
     """Per-app resources, opened on first use so building the app needs no database."""
 
-    def __init__(self, settings: Settings, config: ApiConfig) -> None:
-        self.settings, self.config = settings, config
+    def __init__(
+        self, settings: Settings, config: ApiConfig, after_commit: Callable[[], None] | None
+    ) -> None:
+        self.settings, self.config, self.after_commit = settings, config, after_commit
         self.media = MediaSource(settings)
         self._engine: Engine | None = None
         self._lock = threading.Lock()
@@ -154,9 +150,15 @@ Token = Annotated[str, Depends(_token)]
 QueueName = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00/]+$")]
 
 
-def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
-    """The vendor API over the queue tables in ``settings.catalog_uri``."""
-    state = _State(settings, config or ApiConfig())
+def create_app(
+    settings: Settings,
+    config: ApiConfig | None = None,
+    after_commit: Callable[[], None] | None = None,
+) -> FastAPI:
+    """The vendor API over the queue tables in ``settings.catalog_uri``.
+    ``after_commit`` is a fault-injection hook, called after an answer's commit and
+    before its reply (the crash-safety test passes one that ends the process)."""
+    state = _State(settings, config or ApiConfig(), after_commit)
     app = FastAPI(
         title="flywheel vendor API",
         version=API_VERSION,
@@ -277,8 +279,8 @@ def create_app(settings: Settings, config: ApiConfig | None = None) -> FastAPI:
             return answers.submit(conn, store.authenticate(conn, token), body.lease_id, given)
 
         stored = run(work)
-        if state.config.exit_after_commit:
-            os._exit(17)  # test hook: committed, but the reply never leaves
+        if state.after_commit is not None:
+            state.after_commit()  # fault injection: committed, the reply not yet sent
         return AnnotationsOut(
             lease_id=body.lease_id,
             annotations=[

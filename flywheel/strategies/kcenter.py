@@ -1,8 +1,9 @@
 """k-center greedy (core-set; Sener & Savarese 2018): pick points that cover the pool.
 
 Each pick is the sample farthest from every center chosen so far (and from the already
-labelled samples, when the pool carries ``labelled_embeddings``), which greedily
-2-approximates the smallest covering radius.
+labelled samples, when the pool carries ``labelled_embeddings``: under ``SkipKnown``,
+as ``flywheel select`` runs it, those are the labelled and queued samples), which
+greedily 2-approximates the smallest covering radius.
 
 The greedy loop is sequential, but its next picks are almost always among the points
 that are farthest *now*: a new center only lowers the distances of its own

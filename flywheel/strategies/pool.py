@@ -123,6 +123,11 @@ class Pool:
             probs=_readonly(probs), mc_probs=None if mc_probs is None else _readonly(mc_probs)
         )
 
+    def with_labelled(self, labelled_embeddings: FloatArray) -> Pool:
+        """The same pool with ``labelled_embeddings`` (M, D) replaced; the caller
+        vouches for them (rows of this pool's own ``embeddings``)."""
+        return self._trusted_replace(labelled_embeddings=_readonly(labelled_embeddings))
+
     def _trusted_replace(self, **changes: Any) -> Pool:
         # Bypasses __init__ (and so validation) on purpose: only for derived pools.
         pool = object.__new__(Pool)

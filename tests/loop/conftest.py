@@ -94,6 +94,9 @@ def cli_subprocess(
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYWHEEL_")}
     env.pop("RAY_ADDRESS", None)
     env["PYTHONUNBUFFERED"] = "1"
+    # A script's own folder, not the cwd, heads sys.path: name the repo under test, or
+    # the child imports whichever flywheel the environment has installed.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     flags = ["--root", str(root)] + (["--ray-address", ray_address] if ray_address else [])
     return subprocess.Popen(
         [sys.executable, str(REPO / "tests" / "loop" / "run_cli.py"), *flags, *args],

@@ -54,6 +54,8 @@ LOOP = [
     "0.3",
     "--tolerance",
     "1.0",
+    "--alpha",
+    "0",
     "--max-idle",
     "300",
 ]

@@ -82,11 +82,16 @@ def test_a_worse_candidate_fails_the_accuracy_gate(bad_candidate: Settings) -> N
     assert result.facts["accuracy"] < result.facts["against_accuracy"] - 0.01
     assert [c.name for c in result.checks if not c.passed] == ["accuracy"]
     assert "below m0001's" in result.reason and "held-out samples" in result.reason
+    assert "exact McNemar p = " in result.reason  # the paired test's verdict is recorded
+    assert result.facts["best"] == "m0001" and result.facts["paired_test"]["p_value"] < 0.05
     # the gate's own evaluation of the candidate matches what training measured
     assert result.facts["accuracy"] == pytest.approx(candidate["accuracy"], abs=1e-6)
-    # a generous tolerance lets the same candidate through that gate
+    # a generous tolerance alone does not let it through: it is significantly worse ...
     loose = evaluate_gates(Lake(bad_candidate), candidate, current, GateConfig(tolerance=1.0))
-    assert loose.passed, loose.reason
+    assert not loose.passed and "significantly below m0001's" in loose.reason
+    # ... with the paired test off too (alpha 0), it passes that gate
+    off = GateConfig(tolerance=1.0, alpha=0.0)
+    assert evaluate_gates(Lake(bad_candidate), candidate, current, off).passed
 
 
 def test_a_candidate_equal_to_the_current_model_passes(bad_candidate: Settings) -> None:
@@ -95,6 +100,22 @@ def test_a_candidate_equal_to_the_current_model_passes(bad_candidate: Settings) 
         Lake(bad_candidate), current, current, GateConfig(0.0, frozenset({"one"}))
     )
     assert result.passed and result.reason.startswith("passed gates against m0001")
+
+
+def test_the_accuracy_gate_compares_with_the_best_promoted_model(bad_candidate: Settings) -> None:
+    """Were the worse m0002 the current model, a candidate as good as it would still be
+    measured against m0001, the best promoted model, and fail even at tolerance 1."""
+    worse, best = _rows(bad_candidate)
+    lake, loose = Lake(bad_candidate), GateConfig(tolerance=1.0)
+    assert evaluate_gates(lake, worse, worse, loose).passed  # the old rule: current only
+    result = evaluate_gates(lake, worse, worse, loose, promoted=[best, worse])
+    assert [c.name for c in result.checks if not c.passed] == ["accuracy"]
+    assert result.facts["best"] == "m0001" and result.facts["against"] == "m0002"
+    assert (
+        "significantly below m0001's" in result.reason
+        and "(the best promoted model)" in result.reason
+    )
+    assert result.facts["paired_test"]["b"] > result.facts["paired_test"]["c"]
 
 
 def _disagreements(settings: Settings, template: Template) -> list[tuple[str, str, str]]:
@@ -118,7 +139,7 @@ def test_a_blocklisted_class_output_wrongly_blocks(
     assert cases, "the shuffled-label model should get some case m0001 gets right wrong"
     blocked = cases[0][2]  # a class m0002 outputs where it is wrong and m0001 was right
     candidate, current = _rows(bad_candidate)
-    config = GateConfig(tolerance=1.0, blocklist=frozenset({blocked}))
+    config = GateConfig(tolerance=1.0, blocklist=frozenset({blocked}), alpha=0.0)
     result = evaluate_gates(Lake(bad_candidate), candidate, current, config)
     assert [c.name for c in result.checks if not c.passed] == ["blocklist"]
     assert f"blocklisted class(es) {blocked}" in result.reason
@@ -130,7 +151,8 @@ def test_a_regressed_gallery_case_blocks(bad_candidate: Settings, loop_template:
     sample_id, old, new = _disagreements(bad_candidate, loop_template)[0]
     record_feedback(bad_candidate, FeedbackReport(predicted=new, expected=old, sample_id=sample_id))
     candidate, current = _rows(bad_candidate)
-    result = evaluate_gates(Lake(bad_candidate), candidate, current, GateConfig(tolerance=1.0))
+    loose = GateConfig(tolerance=1.0, alpha=0.0)
+    result = evaluate_gates(Lake(bad_candidate), candidate, current, loose)
     assert [c.name for c in result.checks if not c.passed] == ["gallery"]
     assert sample_id[:12] in result.reason and f"expected {old}, now {new}" in result.reason
     assert result.facts["gallery_n"] == 1

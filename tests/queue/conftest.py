@@ -56,6 +56,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+PRODUCT_APP = "flywheel.queue.api:create_app_from_env"
+
+
 @dataclass
 class ApiServer:
     """The vendor API in a child process; ``start`` again after ``stop`` or a crash."""
@@ -70,7 +73,8 @@ class ApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, **extra_env: str) -> ApiServer:
+    def start(self, factory: str = PRODUCT_APP, **extra_env: str) -> ApiServer:
+        """Start ``factory`` (module:function) under uvicorn, with ``extra_env``."""
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "AWS_"))}
         env.update(
@@ -81,7 +85,7 @@ class ApiServer:
         env.update(self.extra_env)
         env.update(extra_env)
         cmd = [
-            sys.executable, "-m", "uvicorn", "--factory", "flywheel.queue.api:create_app_from_env",
+            sys.executable, "-m", "uvicorn", "--factory", factory,
             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
         ]  # fmt: skip
         with self.log.open("ab") as log:

@@ -12,6 +12,7 @@ from flywheel.queue import store
 from flywheel.queue import tables as t
 from flywheel.queue.tasks import enqueue
 from tests.queue.conftest import ApiServer, auth
+from tests.queue.crash_app import EXIT_CODE
 
 
 @pytest.mark.slow
@@ -22,7 +23,7 @@ def test_kill_between_commit_and_reply(
     enqueue(engine, "q", [{"sample_id": "s1"}, {"sample_id": "s2"}])
     token = store.add_vendor(engine, "v", ["q"])
     server = ApiServer(queue_settings, {}, queue_settings.root / "api.log")
-    server.start(FLYWHEEL_TEST_EXIT_AFTER_COMMIT="1")
+    server.start(factory="tests.queue.crash_app:create_app")  # dies after a commit
     try:
         with httpx.Client(base_url=server.url, headers=auth(token)) as client:
             got = client.post("/v1/queues/q/lease", json={"max_tasks": 2}).json()
@@ -36,7 +37,7 @@ def test_kill_between_commit_and_reply(
             }  # fmt: skip
             with pytest.raises(httpx.TransportError):  # no reply: the process is gone
                 client.post("/v1/annotations", json=body)
-        assert server.wait_exit() == 17
+        assert server.wait_exit() == EXIT_CODE
         with store.transaction(engine) as conn:
             committed = conn.execute(select(t.annots.c.id, t.annots.c.idempotency_key)).all()
         assert len(committed) == 2  # the commit landed before the crash

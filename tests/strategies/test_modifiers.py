@@ -64,6 +64,36 @@ def test_skip_known_never_picks_known_ids_and_otherwise_defers(digits: Digits) -
     assert sel.sample_ids.tolist() == alone.sample_ids.tolist()
 
 
+def test_skip_known_samples_are_centres_kcenter_covers_already(digits: Digits) -> None:
+    """k-center under skip-known starts from the known samples as centres: the same
+    picks as the plain strategy given their embeddings as ``labelled_embeddings``."""
+    pool = digits.pool()
+    known_at = np.arange(0, len(pool), 7)  # (K,) every seventh sample is labelled or queued
+    sel = SkipKnown(get_strategy("kcenter"), pool.sample_ids[known_at]).select(pool, 30, rng=0)
+    rest = np.setdiff1d(np.arange(len(pool)), known_at)
+    alone = digits.pool(
+        sample_ids=pool.sample_ids[rest],
+        probs=digits.probs[rest],
+        embeddings=digits.embeddings[rest],
+        mc_probs=digits.mc_probs[:, rest],
+        labelled_embeddings=digits.embeddings[known_at],
+    )
+    direct = get_strategy("kcenter").select(alone, 30, rng=0)
+    assert sel.sample_ids.tolist() == direct.sample_ids.tolist()
+    blind = get_strategy("kcenter").select(pool.subset(rest), 30, rng=0)
+    assert sel.sample_ids.tolist() != blind.sample_ids.tolist()
+    assert np.isinf(blind.scores[0]) and np.isfinite(sel.scores[0])  # a random start, or not
+    # Centres the caller gave are kept beside the known samples.
+    given = digits.train_embeddings
+    both = SkipKnown(get_strategy("kcenter"), pool.sample_ids[known_at]).select(
+        digits.pool(labelled_embeddings=given), 30, rng=0
+    )
+    expect = get_strategy("kcenter").select(
+        alone.with_labelled(np.vstack([given, digits.embeddings[known_at]])), 30, rng=0
+    )
+    assert both.sample_ids.tolist() == expect.sample_ids.tolist()
+
+
 def test_skip_known_budget_error_counts_what_is_left(digits: Digits) -> None:
     pool = digits.pool().subset(np.arange(50))
     known = pool.sample_ids[:45].tolist()
