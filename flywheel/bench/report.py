@@ -152,7 +152,9 @@ def summarize_weak(
         seeds = len({p.seed for p in pts})
         curve = [(n, m, se) for n, m, se, k in mean_curve(pts) if k == seeds]
         ns, means = [c[0] for c in curve], [c[1] for c in curve]
-        entry = {recover_key(f): labels_to_recover(ns, means, weak, clean, f) for f in fractions}
+        entry: dict[str, Any] = {
+            recover_key(f): labels_to_recover(ns, means, weak, clean, f) for f in fractions
+        }
         entry["mean_curve"] = [list(c) for c in curve]
         strategies[name] = entry
     return {
@@ -199,14 +201,7 @@ def format_table(summary: dict[str, Any], targets: Sequence[float] = TARGETS) ->
         rows.append(
             [name, *(_cell(entry[k]) for k in keys), "-" if acc is None else f"{acc:.4f}", ratio]
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in rows
-    ]
+    lines = _align(rows)
     full = f"full-data accuracy {summary['full_data_accuracy']:.4f}"
     if "weak_only_accuracy" in summary:
         return "\n".join([full, *lines, "", format_weak_table(summary)])
@@ -225,17 +220,25 @@ def format_weak_table(summary: dict[str, Any], fractions: Sequence[float] = RECO
         last = entry["mean_curve"][-1] if entry["mean_curve"] else None
         acc = "-" if last is None else f"{last[1]:.4f} ± {last[2]:.4f} @{last[0]}"
         rows.append([name, *(_cell(entry[k]) for k in keys), acc, ratio])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-        for r in rows
-    ]
+    lines = _align(rows)
     head = (
         f"weak-only accuracy {summary['weak_only_accuracy']:.4f} "
         f"± {summary['weak_only_accuracy_se']:.4f}, clean accuracy "
         f"{summary['clean_accuracy']:.4f} ± {summary['clean_accuracy_se']:.4f} (mean ± SE)"
     )
     return "\n".join([head, *lines])
+
+
+def _align(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines: the first column left-aligned, the others right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
 
 
 def _cell(value: float | None) -> str:
@@ -266,12 +269,13 @@ def plot_curves(
     for name, pts in by_strategy.items():
         ns = sorted({p.n_labels for p in pts})
         accs = [np.asarray([p.accuracy for p in pts if p.n_labels == n]) for n in ns]
-        (line,) = ax.plot(ns, [a.mean() for a in accs], label=name, linewidth=1.4)
+        mean = np.asarray([a.mean() for a in accs])
+        (line,) = ax.plot(ns, mean, label=name, linewidth=1.4)
         if band == "se":
             se = np.asarray([mean_se(list(a))[1] for a in accs])
-            lo, hi = [a.mean() - s for a, s in zip(accs, se)], [a.mean() + s for a, s in zip(accs, se)]
+            lo, hi = mean - se, mean + se
         else:
-            lo, hi = [a.min() for a in accs], [a.max() for a in accs]
+            lo, hi = np.asarray([a.min() for a in accs]), np.asarray([a.max() for a in accs])
         ax.fill_between(ns, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
     for label, level in levels.items():
         ax.axhline(level, color="grey", linestyle="--", linewidth=0.8)

@@ -40,7 +40,7 @@ from flywheel.train.run import TrainConfig
 # The weight ``flywheel train`` gives a weak label (a consolidated one weighs 1).
 WEAK_WEIGHT = TrainConfig.weak_weight
 # Look-alike pairs: each class's wrong weak label under ``confusable`` noise.
-_PAIRS = {
+_PAIRS: dict[tuple[str, ...], tuple[tuple[int, int], ...]] = {
     DIGIT_CLASSES: ((4, 9), (3, 5), (1, 7), (0, 6), (2, 8)),
     # t-shirt/shirt, pullover/coat, sneaker/ankle-boot, trouser/dress, sandal/bag
     FASHION_CLASSES: ((0, 6), (2, 4), (7, 9), (1, 3), (5, 8)),
@@ -76,11 +76,31 @@ def make_weak_labels(
     return np.where(wrong, other, truth).astype(np.int64)
 
 
-def pool_rows(data: BenchData, labels: IntArray, answered: IntArray) -> pa.Table:
-    """Every pool sample: its answer (weight 1) if answered, else its weak label."""
-    weights = np.full(data.pool_size, WEAK_WEIGHT, np.float32)
-    weights[answered] = 1.0
-    return training_rows(data.pool, np.arange(data.pool_size), labels, weights)
+class WeakPool:
+    """The pool's current labels at one seed: weak (each wrong with probability
+    ``config.weak_noise``) until the annotator answers, then true."""
+
+    def __init__(self, config: BenchConfig, data: BenchData, seed: int) -> None:
+        assert config.weak_noise is not None
+        self.data = data
+        self.weak = make_weak_labels(
+            data.pool_labels, data.class_names, config.weak_noise, config.noise_kind, seed
+        )
+        self.labels = self.weak.copy()  # (P,) what training reads
+        self.answered = np.zeros(0, np.int64)  # (A,) pool indices answered so far
+        self._annotator = SimulatedAnnotator(data.pool_labels)
+
+    def answer(self, picks: IntArray) -> None:
+        """The annotator's labels for ``picks`` (k,) replace their weak ones."""
+        self.labels[picks] = self._annotator.answer(picks)
+        self.answered = np.concatenate([self.answered, picks])
+
+    def rows(self) -> pa.Table:
+        """Every pool sample: its answer (weight 1) if answered, else its weak label
+        weighted as ``flywheel train`` weighs one."""
+        weights = np.full(self.data.pool_size, WEAK_WEIGHT, np.float32)
+        weights[self.answered] = 1.0
+        return training_rows(self.data.pool, np.arange(self.data.pool_size), self.labels, weights)
 
 
 def run_weak_curve(
@@ -92,29 +112,23 @@ def run_weak_curve(
     progress: Progress,
 ) -> list[CurvePoint]:
     """The weak-label learning curve of one strategy at ``seed``."""
-    assert config.weak_noise is not None
     strategy = get_strategy(strategy_name)
-    annotator = SimulatedAnnotator(data.pool_labels)
-    labels = make_weak_labels(
-        data.pool_labels, data.class_names, config.weak_noise, config.noise_kind, seed
-    )
-    answered = initial_labels(data.pool_size, config.init, seed)
-    labels[answered] = annotator.answer(answered)
-    net = _round_zero(learner, data, labels, answered, seed)
+    pool = WeakPool(config, data, seed)
+    pool.answer(initial_labels(data.pool_size, config.init, seed))
+    net = _round_zero(learner, pool, seed)
     points: list[CurvePoint] = []
     for round_ in range(config.rounds):
         start = time.monotonic()
         if round_:
-            rows = pool_rows(data, labels, answered)
-            learner.fine_tune(net, rows, seed * 10_000 + round_, config.round_epochs)
+            learner.fine_tune(net, pool.rows(), seed * 10_000 + round_, config.round_epochs)
         accuracy = learner.accuracy(net, data.test)
-        points.append(CurvePoint(strategy_name, seed, len(answered), accuracy))
-        if len(answered) < config.budget:
-            k = min(config.step, config.budget - len(answered))
+        points.append(CurvePoint(strategy_name, seed, len(pool.answered), accuracy))
+        if len(pool.answered) < config.budget:
+            k = min(config.step, config.budget - len(pool.answered))
             rng = np.random.default_rng([seed, round_ + 1])
-            picks = select_next(strategy, learner, net, data, answered, k, rng, labels)
-            labels[picks] = annotator.answer(picks)
-            answered = np.concatenate([answered, picks])
+            pool.answer(
+                select_next(strategy, learner, net, data, pool.answered, k, rng, pool.labels)
+            )
         progress(
             f"[{strategy_name} seed {seed}] round {round_ + 1}/{config.rounds}: "
             f"{points[-1].n_labels} labels, test accuracy {accuracy:.4f} "
@@ -127,14 +141,10 @@ def weak_only_accuracy(
     config: BenchConfig, data: BenchData, learner: Learner, seed: int, progress: Progress
 ) -> float:
     """Test accuracy of round 0 without any answer: the weak labels alone."""
-    assert config.weak_noise is not None
     start = time.monotonic()
-    labels = make_weak_labels(
-        data.pool_labels, data.class_names, config.weak_noise, config.noise_kind, seed
-    )
-    net = _round_zero(learner, data, labels, np.zeros(0, np.int64), seed)
-    accuracy = learner.accuracy(net, data.test)
-    wrong = float(np.mean(labels != data.pool_labels))
+    pool = WeakPool(config, data, seed)
+    accuracy = learner.accuracy(_round_zero(learner, pool, seed), data.test)
+    wrong = float(np.mean(pool.weak != data.pool_labels))
     progress(
         f"[weak only seed {seed}] {wrong:.1%} of {data.pool_size} weak labels wrong, "
         f"test accuracy {accuracy:.4f} ({time.monotonic() - start:.1f} s)"
@@ -142,11 +152,8 @@ def weak_only_accuracy(
     return accuracy
 
 
-def _round_zero(
-    learner: Learner, data: BenchData, labels: IntArray, answered: IntArray, seed: int
-) -> Classifier:
+def _round_zero(learner: Learner, pool: WeakPool, seed: int) -> Classifier:
     """Trained from scratch on the weak labels and the initial answers: the same
     network for every strategy at ``seed`` (and the weak-only one when init is 0)."""
-    key = (seed, np.sort(answered).tobytes())
-    return learner.fit_cached(key, pool_rows(data, labels, answered), seed * 10_000)
-
+    key = (seed, np.sort(pool.answered).tobytes())
+    return learner.fit_cached(key, pool.rows(), seed * 10_000)
