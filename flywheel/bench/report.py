@@ -102,14 +102,16 @@ def labels_to_recover(
 ) -> int | None:
     """The fewest labels at which a curve closes ``fraction`` of the gap from the
     weak-only accuracy to the clean one (None when not within its points). With no gap
-    (clean <= weak) the curve's first point already has.
+    (clean <= weak) there is nothing to close: the curve's first point.
 
     >>> labels_to_recover([0, 50, 100], [0.80, 0.88, 0.90], weak=0.80, clean=0.90, fraction=0.9)
     100
     >>> labels_to_recover([0, 50], [0.80, 0.85], weak=0.80, clean=0.90, fraction=0.9) is None
     True
     """
-    return labels_to_target(n_labels, accuracy, weak + fraction * max(clean - weak, 0.0))
+    if clean <= weak:  # nothing to recover
+        return int(min(n_labels)) if len(n_labels) else None
+    return labels_to_target(n_labels, accuracy, weak + fraction * (clean - weak))
 
 
 def mean_curve(points: Sequence[CurvePoint]) -> list[tuple[int, float, float, int]]:
