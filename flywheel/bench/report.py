@@ -25,7 +25,9 @@ BASELINE = "random"  # the strategy the table compares label counts against
 
 
 def target_key(fraction: float) -> str:
-    """>>> target_key(0.95)
+    """summary.json's key for labels to ``fraction`` of full-data accuracy.
+
+    >>> target_key(0.95)
     'labels_to_95'
     """
     return f"labels_to_{round(fraction * 100)}"
@@ -91,7 +93,9 @@ def summarize(
 
 
 def recover_key(fraction: float) -> str:
-    """>>> recover_key(0.9)
+    """summary.json's key for labels to close ``fraction`` of the gap.
+
+    >>> recover_key(0.9)
     'labels_to_recover_90'
     """
     return f"labels_to_recover_{round(fraction * 100)}"
