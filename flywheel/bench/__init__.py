@@ -4,7 +4,9 @@ Active learning (``flywheel bench active-learning``): every labelling strategy f
 same initial labels, a simulated annotator that answers from the ground truth, a fresh
 network per round trained by ``flywheel.train``'s loop, learning curves on a held-out
 test set, and how many labels each strategy needs to reach a fraction of the accuracy
-of training on the whole pool.
+of training on the whole pool. With ``--weak-noise`` the pool starts weakly labelled
+(some labels wrong, as hashtags are), answers replace weak labels, and summary.json reads
+how many labels recover the accuracy the wrong ones cost (``flywheel.bench.weak``).
 
 >>> from flywheel.bench import labels_to_target
 >>> labels_to_target([20, 40, 60], [0.70, 0.93, 0.95], target=0.9)

@@ -54,6 +54,27 @@ def bench() -> None:
 @click.option("--test-size", type=int, default=None, help="Held out (default: 20%, max 2,000).")
 @click.option("--arch", default=None, help="Image network (default: matches the input size).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Parallel Ray tasks.")
+@click.option(
+    "--weak-noise",
+    type=float,
+    default=None,
+    help="Start every pool sample with a weak label, wrong with this probability in [0, 1); "
+    "annotations replace weak labels (--init may be 0).",
+)
+@click.option(
+    "--noise-kind",
+    default="uniform",
+    show_default=True,
+    help="How a weak label is wrong: uniform (any other class) or confusable (its "
+    "fixed look-alike class).",
+)
+@click.option(
+    "--round-epochs",
+    type=int,
+    default=1,
+    show_default=True,
+    help="With --weak-noise: passes over the pool each round fine-tunes the last model.",
+)
 @click.pass_context
 def active_learning(
     ctx: click.Context,
@@ -70,8 +91,14 @@ def active_learning(
     test_size: int | None,
     arch: str | None,
     workers: int,
+    weak_noise: float | None,
+    noise_kind: str,
+    round_epochs: int,
 ) -> None:
     """Learning curves of labelling strategies with a simulated annotator.
+
+    With --weak-noise the pool starts weakly labelled (as hashtags label it) and the
+    curves measure how many answers recover the accuracy the wrong labels cost.
 
     Writes OUT/curves.csv, OUT/summary.json and OUT/learning_curves.png; progress goes
     to stderr, the summary table to stdout.
@@ -90,6 +117,9 @@ def active_learning(
         test_size=test_size,
         arch=arch,
         workers=workers,
+        weak_noise=weak_noise,
+        noise_kind=noise_kind,
+        round_epochs=round_epochs,
     )
     # Under ``flywheel`` the group's Settings (--ray-address) is ctx.obj; alone, none.
     settings = ctx.obj if isinstance(ctx.obj, Settings) else None

@@ -17,6 +17,9 @@ from flywheel.strategies import get_strategy
 
 # Fractions of the full-data accuracy that summary.json reports labels for.
 TARGETS = (0.95, 0.99)
+# Weak-label mode: fractions of the weak-only -> clean accuracy gap to report labels for.
+RECOVER = (0.9, 1.0)
+NOISE_KINDS = ("uniform", "confusable")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,12 @@ class BenchConfig:
     (the last step may be smaller). Each round trains a fresh network for ``epochs``
     passes over the labelled set, but at least ``min_steps`` optimizer steps in all,
     so the first rounds (a handful of labels) are not undertrained.
+
+    Weak-label mode (``weak_noise`` set): every pool sample also carries a weak label,
+    wrong with probability ``weak_noise``. Round 0 trains from scratch on all of them
+    (weak labels weighted as ``flywheel train`` weighs them) plus ``init`` true labels;
+    each later round's annotations replace weak labels and the previous round's
+    network fine-tunes for ``round_epochs`` passes over the pool (as the loop does).
 
     >>> BenchConfig("digits", ("random", "margin"), budget=60, step=20, init=20).rounds
     3
@@ -49,6 +58,15 @@ class BenchConfig:
     arch: str | None = None  # default: the image arch whose input size is the data's
     workers: int = 1  # >1: run (strategy, seed) curves as that many parallel Ray tasks
     split_seed: int = 0  # fixes the test / pool split (seeds vary only the labelled sets)
+    # Weak-label mode (None: off): each pool label is wrong with this probability.
+    weak_noise: float | None = None
+    noise_kind: str = "uniform"  # how a wrong weak label is drawn (NOISE_KINDS)
+    round_epochs: int = 1  # weak mode: passes over the pool a round fine-tunes for
+
+    @property
+    def weak(self) -> bool:
+        """Weak-label mode: the pool starts weakly labelled, annotations replace labels."""
+        return self.weak_noise is not None
 
     def __post_init__(self) -> None:
         if not self.strategies:
@@ -56,8 +74,10 @@ class BenchConfig:
         if len(set(self.strategies)) != len(self.strategies):
             raise ConfigError(f"--strategies names one twice: {','.join(self.strategies)}")
         for name in self.strategies:
-            _check_labelling_strategy(name)
-        _check_at_least(1, init=self.init, step=self.step, seeds=self.seeds)
+            _check_labelling_strategy(name, self.weak)
+        self._check_weak()
+        _check_at_least(0 if self.weak else 1, init=self.init)  # weak labels: a cold start
+        _check_at_least(1, step=self.step, seeds=self.seeds, round_epochs=self.round_epochs)
         _check_at_least(1, epochs=self.epochs, batch_size=self.batch_size)
         _check_at_least(1, workers=self.workers)
         _check_at_least(0, min_steps=self.min_steps)
@@ -76,6 +96,17 @@ class BenchConfig:
         if self.lr <= 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
 
+    def _check_weak(self) -> None:
+        if self.noise_kind not in NOISE_KINDS:
+            raise ConfigError(
+                f"--noise-kind {self.noise_kind!r} is unknown; valid kinds: {', '.join(NOISE_KINDS)}"
+            )
+        if self.weak_noise is not None and not 0.0 <= self.weak_noise < 1.0:
+            raise ConfigError(
+                f"--weak-noise must be in [0, 1) (the chance a weak label is wrong), "
+                f"got {self.weak_noise}"
+            )
+
     @property
     def rounds(self) -> int:
         """Points on each learning curve: init, init + step, ..., budget."""
@@ -89,12 +120,21 @@ class BenchConfig:
         return settings
 
 
-def _check_labelling_strategy(name: str) -> None:
+def _check_labelling_strategy(name: str, weak: bool) -> None:
+    """Without weak labels only strategies that pick samples to label and read no weak
+    labels fit; with them, a verify pick is answered with its true label too."""
     strategy = get_strategy(name)  # ConfigError listing the valid names if unknown
+    if weak:
+        return
     if strategy.task_kind != "label":
         raise ConfigError(
             f"strategy {name!r} picks samples to {strategy.task_kind}, not to label; "
-            "the benchmark compares labelling strategies only"
+            "the benchmark compares labelling strategies only (or give --weak-noise)"
+        )
+    if "weak_labels" in strategy.required_arrays():
+        raise ConfigError(
+            f"strategy {name!r} reads weak labels; give --weak-noise P to start the pool "
+            "weakly labelled"
         )
 
 

@@ -11,6 +11,7 @@ and the penultimate-layer embedding, then T MC-dropout passes through the head o
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,7 @@ class Learner:
         self.min_steps = config.min_steps
         self.mc_passes = config.mc_passes
         self.device = torch.device("cpu")
+        self._fitted: dict[Hashable, dict[str, torch.Tensor]] = {}
 
     def steps_per_epoch(self, n_rows: int) -> int:
         """One pass over ``n_rows`` (the last batch wraps around), raised so that all
@@ -72,9 +74,30 @@ class Learner:
         torch.manual_seed(seed)
         net = self.modality.build_model(len(self.loop.class_names), self.loop.arch)
         net.to(self.device)
-        optimizer = torch.optim.AdamW(net.parameters(), lr=self.loop.lr)
         steps = self.steps_per_epoch(rows.num_rows)
-        for epoch in range(self.loop.epochs):
+        return self._train(net, rows, seed, self.loop.epochs, steps)
+
+    def fit_cached(self, key: Hashable, rows: pa.Table, seed: int) -> Classifier:
+        """``fit``, remembered under ``key``: the weak-label mode's round 0 is the same
+        network for every strategy at a seed, so it trains once per process."""
+        if key not in self._fitted:
+            self._fitted[key] = self.fit(rows, seed).state_dict()
+        net = self.modality.build_model(len(self.loop.class_names), self.loop.arch)
+        net.load_state_dict(self._fitted[key])
+        return net.to(self.device)
+
+    def fine_tune(self, net: Classifier, rows: pa.Table, seed: int, epochs: int) -> Classifier:
+        """``net`` trained further, in place, for ``epochs`` passes over ``rows`` with a
+        fresh optimizer, as the loop fine-tunes the promoted model."""
+        torch.manual_seed(seed)
+        steps = math.ceil(rows.num_rows / self.loop.batch_size)
+        return self._train(net, rows, seed, epochs, steps)
+
+    def _train(
+        self, net: Classifier, rows: pa.Table, seed: int, epochs: int, steps: int
+    ) -> Classifier:
+        optimizer = torch.optim.AdamW(net.parameters(), lr=self.loop.lr)
+        for epoch in range(epochs):
             rng = np.random.default_rng([seed, epoch])
             batches = table_batches(rows, self.loop.batch_size, steps, rng)
             _train_epoch(net, optimizer, self.modality, self.loop, batches, steps, self.device)

@@ -18,11 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flywheel.bench.config import BenchConfig
+from flywheel.bench.config import TARGETS, BenchConfig
 from flywheel.bench.data import BenchData, prepare_data
 from flywheel.bench.learner import Learner
-from flywheel.bench.report import plot_curves, summarize, write_curves, write_summary
+from flywheel.bench.report import (
+    plot_curves,
+    summarize,
+    summarize_weak,
+    write_curves,
+    write_summary,
+)
 from flywheel.bench.simulate import CurvePoint, Progress, full_data_accuracy, run_curve
+from flywheel.bench.weak import run_weak_curve, weak_only_accuracy
 from flywheel.config import Settings
 
 CURVES, SUMMARY, PLOT = "curves.csv", "summary.json", "learning_curves.png"
@@ -30,10 +37,12 @@ CURVES, SUMMARY, PLOT = "curves.csv", "summary.json", "learning_curves.png"
 
 @dataclass(frozen=True)
 class Job:
-    """One learning curve (``strategy`` set) or one full-data run (``strategy`` None)."""
+    """One learning curve (``strategy`` set) or one reference run (``strategy`` None):
+    the full (clean) data, or with ``weak_only`` the weak labels alone."""
 
     strategy: str | None
     seed: int
+    weak_only: bool = False
 
 
 @dataclass
@@ -43,6 +52,7 @@ class BenchResult:
     out: Path
     points: list[CurvePoint] = field(default_factory=list)
     full_data_accuracies: list[float] = field(default_factory=list)
+    weak_only_accuracies: list[float] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -66,12 +76,15 @@ def run_benchmark(
     config.out.mkdir(parents=True, exist_ok=True)
     result = BenchResult(out=config.out)
     jobs = [Job(None, s) for s in range(config.seeds)]
+    jobs += [Job(None, s, weak_only=True) for s in range(config.seeds) if config.weak]
     jobs += [Job(name, s) for s in range(config.seeds) for name in config.strategies]
-    for _job, output in _execute(jobs, config, data, settings, report):
-        if isinstance(output, float):
-            result.full_data_accuracies.append(output)
-        else:
+    for job, output in _execute(jobs, config, data, settings, report):
+        if isinstance(output, list):
             result.points = _ordered([*result.points, *output], config)
+        elif job.weak_only:
+            result.weak_only_accuracies.append(output)
+        else:
+            result.full_data_accuracies.append(output)
         if result.points and result.full_data_accuracies:
             # Every file after every job: a run cut short still leaves a readable result.
             write_outputs(result, config, data, complete=False)
@@ -87,15 +100,29 @@ def write_outputs(
     write_curves(config.out / CURVES, result.points)
     result.summary = summarize(result.points, result.full_data_accuracies, config.budget)
     result.summary["full_data_accuracy_per_seed"] = result.full_data_accuracies
+    if config.weak and result.weak_only_accuracies:
+        weak = summarize_weak(
+            result.points, result.weak_only_accuracies, result.full_data_accuracies
+        )
+        for name, entry in weak.pop("strategies").items():
+            result.summary["strategies"][name].update(entry)  # next to labels_to_95, ...
+        result.summary |= weak
     result.summary["complete"] = complete
     result.summary["settings"] = {**config.to_json(), "arch": data.arch}
     write_summary(config.out / SUMMARY, result.summary)
     seeds = len({p.seed for p in result.points})
-    title = (
-        f"{data.name}: pool {data.pool_size}, test {data.test.num_rows}, "
-        f"mean of {seeds} seeds (band: min-max)"
-    )
-    plot_curves(config.out / PLOT, result.points, result.summary["full_data_accuracy"], title)
+    title = f"{data.name}: pool {data.pool_size}, test {data.test.num_rows}, mean of {seeds} seeds"
+    if "weak_only_accuracy" in result.summary:
+        title += f", {config.weak_noise:.0%} {config.noise_kind} weak-label noise (band: ±1 SE)"
+        levels = {
+            "clean (all true labels)": result.summary["clean_accuracy"],
+            "weak labels only": result.summary["weak_only_accuracy"],
+        }
+        plot_curves(config.out / PLOT, result.points, levels, title, band="se")
+        return
+    full = result.summary["full_data_accuracy"]
+    levels = {f"{f:.0%} of full data": f * full for f in TARGETS}
+    plot_curves(config.out / PLOT, result.points, levels, title + " (band: min-max)")
 
 
 def _execute(
@@ -117,10 +144,13 @@ def _execute(
 def run_job(
     job: Job, config: BenchConfig, data: BenchData, learner: Learner, progress: Progress
 ) -> float | list[CurvePoint]:
-    """A full-data accuracy or a learning curve."""
+    """A full-data or weak-only accuracy, or a learning curve."""
+    if job.weak_only:
+        return weak_only_accuracy(config, data, learner, job.seed, progress)
     if job.strategy is None:
         return full_data_accuracy(data, learner, job.seed, progress)
-    return run_curve(config, data, learner, job.strategy, job.seed, progress)
+    run = run_weak_curve if config.weak else run_curve
+    return run(config, data, learner, job.strategy, job.seed, progress)
 
 
 def _execute_on_ray(

@@ -56,11 +56,19 @@ def initial_labels(pool_size: int, init: int, seed: int) -> IntArray:
     return np.random.default_rng([seed, 0]).choice(pool_size, init, replace=False)
 
 
-def training_rows(media: pa.Table, indices: IntArray, labels: IntArray) -> pa.Table:
-    """The labelled samples as ``_train_epoch`` reads them: media, label, weight."""
+def training_rows(
+    media: pa.Table,
+    indices: IntArray,
+    labels: IntArray,
+    weights: npt.NDArray[np.float32] | None = None,
+) -> pa.Table:
+    """The labelled samples as ``_train_epoch`` reads them: media, label, weight
+    (``weights`` (k,), default 1 each)."""
     rows = media.take(pa.array(indices))
     rows = rows.append_column("label", pa.array(labels.astype(np.int32)))
-    return rows.append_column("weight", pa.array(np.ones(len(indices), np.float32)))
+    if weights is None:
+        weights = np.ones(len(indices), np.float32)
+    return rows.append_column("weight", pa.array(weights.astype(np.float32)))
 
 
 def run_curve(
@@ -105,10 +113,13 @@ def select_next(
     labelled: IntArray,
     k: int,
     rng: np.random.Generator,
+    weak_labels: IntArray | None = None,
 ) -> IntArray:
-    """Pool indices (k,) of the unlabelled samples ``strategy`` picks next."""
+    """Pool indices (k,) of the unlabelled samples ``strategy`` picks next;
+    ``weak_labels`` (P,) are the pool's current labels in weak-label mode."""
     unlabelled = np.setdiff1d(np.arange(data.pool_size), labelled)  # (U,) sorted
-    pool = build_pool(strategy, learner, net, data, labelled, unlabelled)
+    weak = None if weak_labels is None else weak_labels[unlabelled]
+    pool = build_pool(strategy, learner, net, data, labelled, unlabelled, weak)
     return unlabelled[strategy.select(pool, k, rng).indices]
 
 
@@ -119,12 +130,14 @@ def build_pool(
     data: BenchData,
     labelled: IntArray,
     unlabelled: IntArray,
+    weak_labels: IntArray | None = None,
 ) -> Pool:
-    """The unlabelled samples with the arrays ``strategy`` reads (none: no scoring)."""
+    """The unlabelled samples with the arrays ``strategy`` reads (none: no scoring);
+    ``weak_labels`` (U,) are theirs, in weak-label mode."""
     ids = unlabelled.astype(str)  # (U,) sample ids: pool positions
     needs = strategy.required_arrays()
-    if not needs:
-        return Pool(sample_ids=ids, class_names=data.class_names)
+    if not set(needs) - {"weak_labels"}:
+        return Pool(sample_ids=ids, class_names=data.class_names, weak_labels=weak_labels)
     scores = learner.score(net, data.pool, with_mc="mc_probs" in needs)  # the whole pool
     return Pool(
         sample_ids=ids,
@@ -132,7 +145,9 @@ def build_pool(
         embeddings=scores.embeddings[unlabelled],
         mc_probs=None if scores.mc_probs is None else scores.mc_probs[:, unlabelled],
         class_names=data.class_names,
-        labelled_embeddings=scores.embeddings[labelled],  # centers diversity must cover
+        # Centers diversity must cover (none yet on a weak-label cold start).
+        labelled_embeddings=scores.embeddings[labelled] if len(labelled) else None,
+        weak_labels=weak_labels,
     )
 
 

@@ -16,7 +16,7 @@ import click
 from flywheel.clikit import format_option, names_option, needs_catalog, needs_lake, parse_names
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.loop.config import PAUSE_POINTS, LoopConfig
+from flywheel.loop.config import DEFAULT_STRATEGY, PAUSE_POINTS, LoopConfig
 from flywheel.loop.gates import GateConfig
 
 
@@ -49,7 +49,7 @@ _blocklist = names_option(
 
 @click.command("loop")
 @click.option("--queue", required=True, help="Annotation queue the batches go to.")
-@click.option("--strategy", default="margin", show_default=True, help="Selection strategy.")
+@click.option("--strategy", default=DEFAULT_STRATEGY, show_default=True, help="Selection strategy.")
 @click.option("--budget", type=int, default=50, show_default=True, help="Samples per batch.")
 @click.option(
     "--min-new-labels",

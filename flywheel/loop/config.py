@@ -9,6 +9,9 @@ from flywheel.errors import ConfigError
 from flywheel.loop.gates import GateConfig
 
 PAUSE_POINTS = ("export", "train", "gate", "score", "select")
+# The loop's strategy unless told: chosen from the weak-label benchmark
+# (docs/decisions/loop-default-strategy.md, docs/benchmarks.md).
+DEFAULT_STRATEGY = "margin"
 
 
 @dataclass(frozen=True)
@@ -20,7 +23,7 @@ class LoopConfig:
     """
 
     queue: str
-    strategy: str = "margin"
+    strategy: str = DEFAULT_STRATEGY
     budget: int = 50  # samples selected per batch
     min_new_labels: int | None = None  # retrain after this many new labels (default: budget)
     every_s: float | None = None  # ... or when this period passed (and any label is new)

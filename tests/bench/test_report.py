@@ -107,5 +107,8 @@ def test_files(tmp_path: Path) -> None:
     summary = summarize(points, [0.8], budget=40)
     write_summary(tmp_path / "summary.json", summary)
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    plot_curves(tmp_path / "c.png", points, 0.8, "test")
+    plot_curves(tmp_path / "c.png", points, {"95% of full data": 0.76}, "test")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    levels = {"clean": 0.8, "weak labels only": 0.5}
+    plot_curves(tmp_path / "w.png", points, levels, "weak", band="se")
+    assert (tmp_path / "w.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
