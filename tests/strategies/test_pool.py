@@ -39,6 +39,7 @@ def test_the_cli_names_are_registered() -> None:
         "badge",
         "bald",
         "entropy",
+        "errors-margin",
         "kcenter",
         "label-errors",
         "least-confidence",
