@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -71,6 +72,30 @@ def training_rows(
     return rows.append_column("weight", pa.array(weights.astype(np.float32)))
 
 
+class Answers:
+    """The samples answered so far and their true labels (no weak labels: the textbook
+    setting); ``weak.WeakPool`` is the same for the weak-label mode."""
+
+    weak_labels: IntArray | None = None  # the strategy sees no weak labels here
+
+    def __init__(self, data: BenchData, init: IntArray) -> None:
+        self._annotator = SimulatedAnnotator(data.pool_labels)
+        self.answered, self.labels = init, self._annotator.answer(init)  # (A,), (A,)
+
+    def answer(self, picks: IntArray) -> None:
+        self.answered = np.concatenate([self.answered, picks])
+        self.labels = np.concatenate([self.labels, self._annotator.answer(picks)])
+
+
+class Answering(Protocol):
+    answered: IntArray  # (A,) pool indices answered so far
+
+    @property
+    def weak_labels(self) -> IntArray | None: ...  # (P,) what the strategy sees, if any
+
+    def answer(self, picks: IntArray) -> None: ...
+
+
 def run_curve(
     config: BenchConfig,
     data: BenchData,
@@ -80,23 +105,42 @@ def run_curve(
     progress: Progress,
 ) -> list[CurvePoint]:
     """The learning curve of one strategy from the initial set of ``seed``."""
+    state = Answers(data, initial_labels(data.pool_size, config.init, seed))
+
+    def net_at(round_: int) -> Classifier:
+        # Same initial weights for every strategy at a given seed and round.
+        rows = training_rows(data.pool, state.answered, state.labels)
+        return learner.fit(rows, seed * 10_000 + round_)
+
+    return run_rounds(config, data, learner, strategy_name, seed, progress, state, net_at)
+
+
+def run_rounds(
+    config: BenchConfig,
+    data: BenchData,
+    learner: Learner,
+    strategy_name: str,
+    seed: int,
+    progress: Progress,
+    state: Answering,
+    net_at: Callable[[int], Classifier],
+) -> list[CurvePoint]:
+    """The rounds of one curve: the network of each round (``net_at``) gives a point,
+    then the strategy picks up to ``step`` more samples and ``state`` answers them."""
     strategy = get_strategy(strategy_name)
-    annotator = SimulatedAnnotator(data.pool_labels)
-    labelled = initial_labels(data.pool_size, config.init, seed)
-    answers = annotator.answer(labelled)
     points: list[CurvePoint] = []
     for round_ in range(config.rounds):
         start = time.monotonic()
-        # Same initial weights for every strategy at a given seed and round.
-        net = learner.fit(training_rows(data.pool, labelled, answers), seed * 10_000 + round_)
+        net = net_at(round_)
         accuracy = learner.accuracy(net, data.test)
-        points.append(CurvePoint(strategy_name, seed, len(labelled), accuracy))
-        if len(labelled) < config.budget:
-            k = min(config.step, config.budget - len(labelled))
+        points.append(CurvePoint(strategy_name, seed, len(state.answered), accuracy))
+        if len(state.answered) < config.budget:
+            k = min(config.step, config.budget - len(state.answered))
             rng = np.random.default_rng([seed, round_ + 1])
-            picks = select_next(strategy, learner, net, data, labelled, k, rng)
-            labelled = np.concatenate([labelled, picks])
-            answers = np.concatenate([answers, annotator.answer(picks)])
+            picks = select_next(
+                strategy, learner, net, data, state.answered, k, rng, state.weak_labels
+            )
+            state.answer(picks)
         progress(
             f"[{strategy_name} seed {seed}] round {round_ + 1}/{config.rounds}: "
             f"{points[-1].n_labels} labels, test accuracy {accuracy:.4f} "

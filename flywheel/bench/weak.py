@@ -29,11 +29,10 @@ from flywheel.bench.simulate import (
     Progress,
     SimulatedAnnotator,
     initial_labels,
-    select_next,
+    run_rounds,
     training_rows,
 )
 from flywheel.datasets import DIGIT_CLASSES, FASHION_CLASSES
-from flywheel.strategies import get_strategy
 from flywheel.train.network import Classifier
 from flywheel.train.run import TrainConfig
 
@@ -90,6 +89,11 @@ class WeakPool:
         self.answered = np.zeros(0, np.int64)  # (A,) pool indices answered so far
         self._annotator = SimulatedAnnotator(data.pool_labels)
 
+    @property
+    def weak_labels(self) -> IntArray:
+        """(P,) what a strategy sees: the current labels, weak until answered."""
+        return self.labels
+
     def answer(self, picks: IntArray) -> None:
         """The annotator's labels for ``picks`` (k,) replace their weak ones."""
         self.labels[picks] = self._annotator.answer(picks)
@@ -112,29 +116,16 @@ def run_weak_curve(
     progress: Progress,
 ) -> list[CurvePoint]:
     """The weak-label learning curve of one strategy at ``seed``."""
-    strategy = get_strategy(strategy_name)
     pool = WeakPool(config, data, seed)
     pool.answer(initial_labels(data.pool_size, config.init, seed))
     net = _round_zero(learner, pool, seed)
-    points: list[CurvePoint] = []
-    for round_ in range(config.rounds):
-        start = time.monotonic()
-        if round_:
+
+    def net_at(round_: int) -> Classifier:
+        if round_:  # warm start: the previous round's network, trained further
             learner.fine_tune(net, pool.rows(), seed * 10_000 + round_, config.round_epochs)
-        accuracy = learner.accuracy(net, data.test)
-        points.append(CurvePoint(strategy_name, seed, len(pool.answered), accuracy))
-        if len(pool.answered) < config.budget:
-            k = min(config.step, config.budget - len(pool.answered))
-            rng = np.random.default_rng([seed, round_ + 1])
-            pool.answer(
-                select_next(strategy, learner, net, data, pool.answered, k, rng, pool.labels)
-            )
-        progress(
-            f"[{strategy_name} seed {seed}] round {round_ + 1}/{config.rounds}: "
-            f"{points[-1].n_labels} labels, test accuracy {accuracy:.4f} "
-            f"({time.monotonic() - start:.1f} s)"
-        )
-    return points
+        return net
+
+    return run_rounds(config, data, learner, strategy_name, seed, progress, pool, net_at)
 
 
 def weak_only_accuracy(
