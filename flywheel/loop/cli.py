@@ -145,7 +145,7 @@ def gate(
     """Run the gates on candidate VERSION against the promoted model, and record the
     decision (promoted or rejected, with the reason) in the models table."""
     from flywheel.lake import Lake
-    from flywheel.loop.gates import evaluate_gates, gate_candidate
+    from flywheel.loop.gates import evaluate_candidate, gate_candidate
     from flywheel.loop.registry import ModelHistory
 
     config = _gate_config(tolerance, blocklist, alpha)
@@ -160,14 +160,8 @@ def gate(
         raise ConfigError(
             f"{version} is {row['status']} already; use --dry-run to evaluate it again"
         )
-    current = history.promoted()
-    if current is not None and current["version"] == version:
-        current = None
-    result = (
-        evaluate_gates(lake, row, current, config, history.promoted_versions())
-        if dry_run
-        else gate_candidate(lake, row, config)
-    )
+    evaluate = evaluate_candidate if dry_run else gate_candidate
+    result = evaluate(lake, row, config, history)
     for check in result.checks:
         click.echo(f"{check.name:<9} {'pass' if check.passed else 'FAIL'}  {check.detail}")
     verb = "would be" if dry_run else "is"

@@ -169,14 +169,30 @@ def _rival_outputs(
     return rivals
 
 
-def gate_candidate(lake: Lake, candidate: Mapping[str, Any], config: GateConfig) -> GateResult:
-    """Evaluate ``candidate`` against the current model and record the decision as a
-    new ``models`` row (nothing is written when a decision exists already)."""
-    history = ModelHistory.read(lake)
+def evaluate_candidate(
+    lake: Lake,
+    candidate: Mapping[str, Any],
+    config: GateConfig,
+    history: ModelHistory | None = None,
+) -> GateResult:
+    """``evaluate_gates`` against the lake's current model (none when that is
+    ``candidate`` itself) and every promoted one; ``history`` as read already, if it was."""
+    history = ModelHistory.read(lake) if history is None else history
     current = history.promoted()
     if current is not None and current["version"] == candidate["version"]:
         current = None
-    result = evaluate_gates(lake, candidate, current, config, history.promoted_versions())
+    return evaluate_gates(lake, candidate, current, config, history.promoted_versions())
+
+
+def gate_candidate(
+    lake: Lake,
+    candidate: Mapping[str, Any],
+    config: GateConfig,
+    history: ModelHistory | None = None,
+) -> GateResult:
+    """Evaluate ``candidate`` against the current model and record the decision as a
+    new ``models`` row (nothing is written when a decision exists already)."""
+    result = evaluate_candidate(lake, candidate, config, history)
     record_decision(lake, candidate, result.status, result.reason, result.facts)
     return result
 
