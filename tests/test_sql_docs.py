@@ -61,13 +61,20 @@ def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> None
     add_gold(engine, "q", [{"sample_id": s, "label": truth[s]} for s in ids[:4]])
     enqueue(engine, "q", [{"sample_id": s} for s in ids[4:24]])
     token = store.add_vendor(engine, "acme", ["q"])
+    gold = set(ids[:4])
+    # Turns alternate within gold tasks and within the rest apart: where the queue puts
+    # the gold copies in a lease is its own (random) business, and both annotators must
+    # answer some gold.
+    served = {True: 0, False: 0}
     for turn in range(6):
         with store.transaction(engine) as conn:
             vendor = store.authenticate(conn, token)
             got = leasing.lease(conn, vendor, "q", 8)
             given = []
             for i, task in enumerate(got.tasks):
-                who = "ann-a" if i % 2 == 0 else "ann-b"
+                is_gold = task.sample_id in gold
+                who = "ann-a" if served[is_gold] % 2 == 0 else "ann-b"
+                served[is_gold] += 1
                 right = truth[task.sample_id]
                 wrong = next(c for c in classes if c != right)
                 label = wrong if who == "ann-b" else right
