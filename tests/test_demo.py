@@ -5,9 +5,11 @@ and the four data reports opened in headless Chromium."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -45,16 +47,34 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert versions.to_pylist() == ["m0001", "m0002"]
     labels = sql("select count(*) as n from labels", settings).column("n")[0].as_py()
     assert labels >= 40
-    _check_data_reports(root / "demo-report", tmp_path, out)
+    _check_data_reports(root / "demo-report", tmp_path, out, _mixed_composition(root, settings))
     # A second run on the same root refuses to overwrite a lake it did not start over.
     again = subprocess.run([sys.executable, "-m", "jobs.demo", "--root", str(root)], cwd=REPO,
                            capture_output=True, text=True, timeout=120)  # fmt: skip
     assert again.returncode == 2 and "add --fresh" in again.stderr
 
 
-def _check_data_reports(dest: Path, tmp_path: Path, out: str) -> None:
+def _mixed_composition(root: Path, settings: Settings) -> dict[str, int]:
+    """True digits of the samples still in `seven-or-one` when the report ran (weak label
+    `seven-or-one`, no vendor label moving them out): feed-b's folders name the truth."""
+    truth = {hashlib.sha256(p.read_bytes()).hexdigest(): p.parent.name
+             for p in (root / "demo-source" / "feed-b").rglob("*.png")}  # fmt: skip
+    weak = sql("select sample_id from samples where weak_label = 'seven-or-one'", settings)
+    labels = sql("select sample_id, label from labels", settings).to_pylist()
+    moved = {r["sample_id"] for r in labels if r["label"] != "seven-or-one"}
+    kept = [s for s in weak.column("sample_id").to_pylist() if s not in moved]
+    return dict(Counter(truth.get(s, "?") for s in kept))
+
+
+def _check_data_reports(dest: Path, tmp_path: Path, out: str, mixed: dict[str, int]) -> None:
     """The split-cluster report names the mixed class and no clean one; every page the
-    demo report links opens from disk in Chromium without console errors."""
+    demo report links opens from disk in Chromium without console errors.
+
+    ``mixed``: the true digits still in `seven-or-one` at report time. The round's vendors
+    relabel what margin picks, feed-b's 1s and 7s among them; the detector's balanced cut
+    needs a fifth of the class on each side, so the split is required while the smaller
+    kind holds at least 30% of the class (20 of 46 in the run measured), and a class the
+    vendors have already unmixed below 10% must not be called mixed."""
     from tests.reports.browser import Browser, find_chromium
 
     clusters = json.loads((dest / "embeddings" / "split_clusters.json").read_text())
@@ -63,7 +83,11 @@ def _check_data_reports(dest: Path, tmp_path: Path, out: str) -> None:
     evidence = {c["class"]: (sum(g["size"] for g in c["groups"]), c["split"],
                              {e["view"]: e["z"] for e in c["evidence"]})
                 for c in clusters["classes"]}  # fmt: skip
-    assert "seven-or-one" in split, evidence
+    minority = min(mixed.get("one", 0), mixed.get("seven", 0)) / max(sum(mixed.values()), 1)
+    if minority < 0.1:
+        assert "seven-or-one" not in split, (mixed, evidence)
+    elif minority >= 0.3:
+        assert "seven-or-one" in split, (mixed, evidence)
     assert len(clusters["classes"]) == 11
     # Known, left open under issue 13: sklearn's 1s come in two writing styles, which the
     # label-free ImageNet view scores as two groups (z 5.3 to 8.6 across runs, against the
@@ -73,8 +97,9 @@ def _check_data_reports(dest: Path, tmp_path: Path, out: str) -> None:
     model_z = {c["class"]: next(e["z"] for e in c["evidence"] if e["view"] == "model")
                for c in clusters["classes"] if c["evidence"]}  # fmt: skip
     runner_up = max(z for name, z in model_z.items() if name != "seven-or-one")
-    assert model_z["seven-or-one"] >= runner_up + 1.0, evidence
-    assert "seven-or-one mixed" in out
+    if minority >= 0.3:
+        assert model_z["seven-or-one"] >= runner_up + 1.0, (mixed, evidence)
+        assert "seven-or-one mixed" in out
     binary = find_chromium()
     assert binary is not None, "chromium is not installed; scripts/setup installs it"
     browser = Browser(binary, tmp_path / "chromium")
