@@ -30,6 +30,7 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
+from flywheel.lake.filters import equal
 from flywheel.sample_data import SampleFolder, lump_classes, write_digits_folder
 from flywheel.sim import Annotator, SimulatedVendor
 
@@ -241,7 +242,7 @@ def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> 
             engine, config.queue, classes, consensus=config.consensus, gold_rate=config.gold_rate
         )
         pool_ids = Lake(settings).read(
-            "samples", columns=["sample_id"], row_filter="split == 'pool'"
+            "samples", columns=["sample_id"], row_filter=equal(split="pool")
         )
         rng = np.random.default_rng(config.seed)
         gold_ids = rng.choice(

@@ -140,3 +140,26 @@ def test_issue_contract_columns_exist() -> None:
         "ingested_at",
     } <= samples
     assert {"reason", "source_ref", "content_hash"} <= set(TABLE_SCHEMAS["quarantine"].names)
+
+
+def test_row_filters_take_values_as_values(settings: Settings) -> None:
+    """Filters are pyiceberg expressions: a value with quotes in it matches itself, not
+    a longer condition (as text, "r1' or source_ref == 'r2" would have read two rows)."""
+    from flywheel.lake.filters import among, equal
+
+    lake = Lake(settings)
+    rows = _quarantine_rows(3).to_pylist()
+    rows[0]["source_ref"] = "r1' or source_ref == 'r2"
+    lake.commit("quarantine", pa.Table.from_pylist(rows, schema=QUARANTINE), {})
+    hostile = lake.read(
+        "quarantine", ["source_ref"], row_filter=equal(source_ref=rows[0]["source_ref"])
+    )
+    assert hostile.column("source_ref").to_pylist() == [rows[0]["source_ref"]]
+    both = lake.read(
+        "quarantine", ["source_ref"], row_filter=equal(reason="undecodable", source_ref="r2")
+    )
+    assert both.column("source_ref").to_pylist() == ["r2"]
+    some = lake.read("quarantine", ["source_ref"], row_filter=among("source_ref", ["r1", "r2"]))
+    assert sorted(some.column("source_ref").to_pylist()) == ["r1", "r2"]
+    assert lake.read("quarantine", row_filter=among("source_ref", [])).num_rows == 0
+    assert lake.read("quarantine", row_filter=equal()).num_rows == 3

@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 from flywheel.clikit import format_option, needs_lake
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
+from flywheel.lake.filters import equal
 from flywheel.lake.lake import Lake
 from flywheel.lake.query import sql as run_sql
 
@@ -53,7 +54,7 @@ def _model_snapshots(settings: Settings, version: str) -> dict[str, int | None]:
     """The {table: snapshot id} that model ``version`` recorded when it was trained."""
     if not re.fullmatch(r"m\d+", version):
         raise ConfigError(f"--as-of {version!r} is not a model version such as m0003")
-    rows = Lake(settings).read("models", ["snapshot_ids"], row_filter=f"version == '{version}'")
+    rows = Lake(settings).read("models", ["snapshot_ids"], row_filter=equal(version=version))
     if rows.num_rows == 0:
         raise NotFoundError(
             f"model version {version!r} does not exist; `flywheel models` lists them"

@@ -18,7 +18,7 @@ nothing (left) to write, which is how a write stays idempotent by key.
 For example, feedback recorded once per id, however many report it at once::
 
     def once(head: Head) -> Change | None:
-        if head.read(["feedback_id"], f"feedback_id == '{fid}'").num_rows:
+        if head.read(["feedback_id"], equal(feedback_id=fid)).num_rows:
             return None  # already there: nothing to write
         return Change(append=row)
 

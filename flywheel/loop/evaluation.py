@@ -25,6 +25,7 @@ import torch
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
+from flywheel.lake.filters import among, equal
 from flywheel.lake.storage import read_bytes
 from flywheel.modalities import get_modality
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint
@@ -54,7 +55,7 @@ def read_eval_set(lake: Lake, row: Mapping[str, Any]) -> Cases:
         "samples",
         columns=["sample_id", "weak_label"],
         snapshot_id=snaps["samples"],
-        row_filter=f"split == '{where}' and modality == '{row['modality']}'",
+        row_filter=equal(split=where, modality=row["modality"]),
     )
     if holdout["kind"] != "test_split":
         mask = in_holdout(samples["sample_id"].to_pylist(), float(holdout["fraction"]))
@@ -93,7 +94,7 @@ def read_gallery(lake: Lake, modality: str) -> tuple[Cases, int | None]:
         zip(reports["sample_id"].to_pylist(), reports["expected"].to_pylist(), strict=True)
     )
     kinds = lake.read(
-        "samples", columns=["sample_id", "modality"], row_filter=_in_filter(list(expected))
+        "samples", columns=["sample_id", "modality"], row_filter=among("sample_id", expected)
     )
     ids = sorted(
         s
@@ -112,7 +113,7 @@ def read_media(lake: Lake, sample_ids: Sequence[str], snapshot_id: int | None) -
         "samples",
         columns=["sample_id", "media", "media_uri"],
         snapshot_id=snapshot_id,
-        row_filter=_in_filter(sample_ids),
+        row_filter=among("sample_id", sample_ids),
     )
     out = {}
     for sid, data, uri in zip(
@@ -123,12 +124,6 @@ def read_media(lake: Lake, sample_ids: Sequence[str], snapshot_id: int | None) -
     ):
         out[sid] = data if data is not None else read_bytes(uri, lake.settings.s3)
     return out
-
-
-def _in_filter(sample_ids: Sequence[str]) -> str:
-    # sample ids are hex digests (checked at every edge), so quoting is safe
-    quoted = ", ".join(f"'{s}'" for s in sample_ids if s.isalnum())
-    return f"sample_id in ({quoted})" if quoted else "sample_id == ''"
 
 
 class Predictor:

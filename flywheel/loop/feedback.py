@@ -25,6 +25,7 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.filters import equal
 from flywheel.loop.errors import MediaRejectedError
 from flywheel.loop.registry import ModelHistory
 
@@ -119,7 +120,7 @@ def _check_classes(lake: Lake, report: FeedbackReport) -> None:
 
 
 def _split_of(lake: Lake, sample_id: str) -> str:
-    rows = lake.read("samples", columns=["split"], row_filter=f"sample_id == '{sample_id}'")
+    rows = lake.read("samples", columns=["split"], row_filter=equal(sample_id=sample_id))
     if rows.num_rows == 0:
         raise NotFoundError(
             f"no sample {sample_id[:12]}... in the lake; report the media itself with --media"
@@ -188,7 +189,7 @@ def _commit_once(
     feedback_id = str(row["feedback_id"])
 
     def build(head: Head) -> Change | None:
-        if head.read(["feedback_id"], f"feedback_id == '{feedback_id}'").num_rows:
+        if head.read(["feedback_id"], equal(feedback_id=feedback_id)).num_rows:
             return None
         table = pa.Table.from_pylist(
             [{**row, "reported_at": datetime.now(UTC)}], schema=TABLE_SCHEMAS["feedback"]

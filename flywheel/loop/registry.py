@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.filters import equal
 from flywheel.lake.state import sync_model_events
 
 DECIDED = ("promoted", "rejected")
@@ -150,7 +151,7 @@ def record_decision(
     sync_model_events(lake)  # an event a crash left unrecorded goes first
 
     def build(head: Head) -> Change | None:
-        statuses = head.read(["status"], f"version == '{version}'").column("status")
+        statuses = head.read(["status"], equal(version=version)).column("status")
         if any(s in DECIDED for s in statuses.to_pylist()):
             return None
         return Change(

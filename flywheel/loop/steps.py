@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
+from flywheel.lake.filters import equal
 from flywheel.queue import tables as t
 from flywheel.queue.export import ExportResult, export_labels
 from flywheel.queue.store import get_queue, run_transaction
@@ -122,7 +123,7 @@ def select_batch(
     from flywheel.selection import SelectConfig, select
     from flywheel.selection.pool import known_sample_ids
 
-    pool = lake.read("samples", columns=["sample_id"], row_filter="split == 'pool'")
+    pool = lake.read("samples", columns=["sample_id"], row_filter=equal(split="pool"))
     known = known_sample_ids(lake, settings)
     left = int(pc.sum(pc.invert(pc.is_in(pool["sample_id"], pa_set(known)))).as_py() or 0)
     if left == 0:
@@ -194,7 +195,7 @@ def requeue_last_batch(
 ) -> int:
     """Enqueue the picks of the queue's latest selection round that have no task yet
     (a crash between select's two writes). Returns tasks added; 0 in the usual case."""
-    picks = lake.read("selections", row_filter=f"queue == '{queue}'")
+    picks = lake.read("selections", row_filter=equal(queue=queue))
     if picks.num_rows == 0:
         return 0
     last = pc.max(picks["round"]).as_py()

@@ -30,11 +30,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import In, Reference
 from sqlalchemy import Engine, Select, func, select
 
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.filters import among
 from flywheel.queue import tables as t
 from flywheel.queue.store import transaction
 
@@ -120,7 +120,7 @@ def export_table(
                 return Change(append=data, properties=props)
             # A state table: a sample's label decided again replaces its row, in one commit.
             data = _last_per_sample(data)
-            decided = In(term=Reference("sample_id"), values=set(data["sample_id"].to_pylist()))
+            decided = among("sample_id", data["sample_id"].to_pylist())
             again = head.read(["sample_id"], decided).num_rows  # relabelled samples
             return Change(delete=decided if again else None, append=data, properties=props)
 

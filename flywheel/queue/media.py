@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
+from flywheel.lake.filters import among, equal
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,7 @@ class MediaSource:
         that cannot be read leaves the API URL in place rather than failing the lease."""
         if not self.settings.warehouse_is_s3 or not sample_ids:
             return {}
-        from pyiceberg.expressions import In
-
-        # pyiceberg's pydantic-generated stub misses In's positional signature.
-        where = In("sample_id", set(sample_ids))  # type: ignore[call-arg, arg-type]
+        where = among("sample_id", sample_ids)
         try:
             rows = self.lake.read(
                 "samples", columns=["sample_id", "media_uri"], row_filter=where
@@ -87,13 +85,10 @@ class MediaSource:
     def modalities(self, sample_ids: Sequence[str]) -> set[str]:
         """The modalities of those of ``sample_ids`` that are in the lake's samples table
         (empty when none is, or when there is no lake yet)."""
-        from pyiceberg.expressions import In
-
         if not sample_ids:
             return set()
         try:
-            # pyiceberg's pydantic-generated stub misses In's positional signature.
-            where = In("sample_id", set(sample_ids))  # type: ignore[call-arg, arg-type]
+            where = among("sample_id", sample_ids)
             scan = self.lake.table("samples").scan(row_filter=where, selected_fields=("modality",))
             return set(scan.to_arrow().column("modality").to_pylist())
         except (OSError, NotFoundError, StorageError):
@@ -101,15 +96,13 @@ class MediaSource:
 
     def fetch(self, sample_id: str, expires_in: int = 600) -> Media:
         """The media of ``sample_id``: its bytes, or a presigned URL for an S3 object."""
-        from pyiceberg.expressions import EqualTo, Reference, literal
-
         from flywheel.lake.storage import read_bytes
 
         try:
             rows = self.lake.read(
                 "samples",
                 columns=["sample_id", "mime", "media", "media_uri"],
-                row_filter=EqualTo(term=Reference("sample_id"), value=literal(sample_id)),
+                row_filter=equal(sample_id=sample_id),
             ).to_pylist()
         except OSError as err:
             raise StorageError(f"cannot read the samples table: {err}") from None

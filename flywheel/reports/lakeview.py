@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError
 from flywheel.lake import Lake, sql
+from flywheel.lake.filters import among
 from flywheel.lake.storage import read_bytes
 from flywheel.train.registry import PROMOTED_ALIAS, Models
 
@@ -122,14 +123,10 @@ def iter_media(
     """(sample_id, (modality, mime, bytes)) of each of ``sample_ids`` in the lake, a
     record batch at a time: only their rows and only the media columns are read, so a
     caller that handles each as it comes holds one batch of media, not all of it."""
-    from pyiceberg.expressions import In, Reference
-    from pyiceberg.expressions.literals import literal as value_of
-
     ids = sorted(set(sample_ids))
     table = lake.table("samples")
     for start in range(0, len(ids), _IDS_PER_SCAN):
-        chunk = {value_of(i) for i in ids[start : start + _IDS_PER_SCAN]}
-        wanted = In(term=Reference("sample_id"), values=chunk)
+        wanted = among("sample_id", ids[start : start + _IDS_PER_SCAN])
         scan = table.scan(row_filter=wanted, selected_fields=_MEDIA_COLUMNS)
         for batch in scan.to_arrow_batch_reader():
             for r in batch.to_pylist():

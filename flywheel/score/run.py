@@ -22,6 +22,7 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import CommitHook
+from flywheel.lake.filters import equal
 from flywheel.lake.storage import filesystem
 from flywheel.runtime import ensure_ray, quiet_ray_data
 from flywheel.score.commit import commit_predictions, staged_files, staging_uri
@@ -85,13 +86,13 @@ def score(
     # Fail here, on the driver, with one line, before any actor starts.
     load_checkpoint(row["checkpoint_uri"], settings, row["class_names"])
     summary = ScoreSummary(model_version=version)
-    pool_filter = f"split == 'pool' and modality == '{row['modality']}'"
+    pool_filter = equal(split="pool", modality=row["modality"])
     snap = lake.current_snapshot_id("samples")
     pool_ids = lake.read("samples", columns=["sample_id"], row_filter=pool_filter).column(
         "sample_id"
     )
     done = lake.read(
-        "predictions", columns=["sample_id"], row_filter=f"model_version == '{version}'"
+        "predictions", columns=["sample_id"], row_filter=equal(model_version=version)
     ).column("sample_id")
     summary.pool = len(pool_ids)
     summary.already_scored = int(pc.sum(pc.is_in(pool_ids, value_set=done)).as_py() or 0)
@@ -159,7 +160,7 @@ def score(
     after = lake.read(
         "predictions",
         columns=["scorer_node", "scored_at"],
-        row_filter=f"model_version == '{version}'",
+        row_filter=equal(model_version=version),
     )
     after = after.filter(pc.greater_equal(after.column("scored_at"), pa.scalar(run_started)))
     summary.scored = lake.read("predictions", columns=["sample_id"]).num_rows - before

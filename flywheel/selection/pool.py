@@ -12,12 +12,13 @@ import pyarrow.compute as pc
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
+from flywheel.lake.filters import equal
 from flywheel.strategies import Pool
 
 
 def pool_samples(lake: Lake, modality: str | None) -> pa.Table:
     """sample_id, weak_label of every pool sample (of ``modality`` when given)."""
-    where = "split == 'pool'" + (f" and modality == '{modality}'" if modality else "")
+    where = equal(split="pool", **({"modality": modality} if modality else {}))
     return lake.read("samples", columns=["sample_id", "weak_label"], row_filter=where)
 
 
@@ -25,7 +26,7 @@ def predictions(lake: Lake, version: str, columns: Sequence[str]) -> pa.Table:
     """The newest prediction per sample of ``version`` (a sample is scored once per
     version; re-scoring after a crash cannot double it, but be safe)."""
     cols = ["sample_id", "scored_at", *[c for c in columns if c != "sample_id"]]
-    table = lake.read("predictions", columns=cols, row_filter=f"model_version == '{version}'")
+    table = lake.read("predictions", columns=cols, row_filter=equal(model_version=version))
     if table.num_rows == 0:
         return table
     table = table.sort_by([("sample_id", "ascending"), ("scored_at", "descending")])

@@ -23,6 +23,7 @@ from flywheel.errors import CommitConflictError, ConfigError
 from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
+from flywheel.lake.filters import equal
 from flywheel.lake.state import sync_model_events
 from flywheel.modalities import Modality, get_modality
 from flywheel.runtime import ensure_ray
@@ -183,7 +184,7 @@ def _register(
     )
 
     def build(head: Head) -> Change:
-        taken = head.read(["version"], f"version == '{version}'").num_rows
+        taken = head.read(["version"], equal(version=version)).num_rows
         if taken:  # decided from the fresh read: never two rows registering one version
             raise CommitConflictError(f"another run registered {version} first; run train again")
         return Change(append=row, properties={"flywheel.train.version": version})
