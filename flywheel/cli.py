@@ -51,6 +51,7 @@ VERBS: dict[str, Verb] = {
     "submit": Verb("flywheel.submit.cli:submit", "Run VERB [ARGS]... as a Ray job."),
     "jobs": Verb("flywheel.submit.cli:jobs", "Ray jobs submitted to a cluster."),
     "bench": Verb("flywheel.bench.cli:bench", "Benchmarks on real data."),
+    "demo": Verb("flywheel.demo_cli:demo", "Run the whole flywheel on real data."),
 }
 
 # Verbs that pass their arguments through untouched (submit) take no shared options.
