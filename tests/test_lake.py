@@ -163,3 +163,33 @@ def test_row_filters_take_values_as_values(settings: Settings) -> None:
     assert sorted(some.column("source_ref").to_pylist()) == ["r1", "r2"]
     assert lake.read("quarantine", row_filter=among("source_ref", [])).num_rows == 0
     assert lake.read("quarantine", row_filter=equal()).num_rows == 3
+
+
+_OPEN = """
+import sys, time
+from flywheel.config import Settings
+from flywheel.lake import Lake
+start = float(sys.argv[2])
+time.sleep(max(0.0, start - time.time()))
+Lake(Settings.from_env(root=sys.argv[1], environ={})).table("samples")
+"""
+
+
+def test_processes_opening_a_new_lake_at_once_all_succeed(tmp_path: Path) -> None:
+    """Eight processes make the same new SQLite catalog at the same instant: the losers
+    of the create-tables race (UNIQUE constraint, database locked) try again and find
+    the winner's catalog, none fails."""
+    import subprocess
+    import sys
+    import time
+
+    root, start = tmp_path / "root", time.time() + 4.0
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN, str(root), str(start)], stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, [e for e in errors if e][:1]
+    assert Lake(Settings.from_env(root=root, environ={})).read("samples").num_rows == 0

@@ -187,7 +187,7 @@ class Lake:
 
 def _open_catalog(settings: Settings) -> SqlCatalog:
     from pyiceberg.catalog.sql import SqlCatalog
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     from flywheel.lake.storage import check_reachable
 
@@ -201,9 +201,13 @@ def _open_catalog(settings: Settings) -> SqlCatalog:
         except SQLAlchemyError as err:
             first = str(err).strip().splitlines()[0]
             # Two processes opening a new catalog at once both create its tables and
-            # namespace; on PostgreSQL the loser fails ("already exists", "duplicate
-            # key"). The next try finds what the winner made.
-            raced = "already exists" in first or "duplicate key" in first
+            # namespace; the loser fails: on PostgreSQL "already exists" or "duplicate
+            # key", on SQLite "UNIQUE constraint failed" (an IntegrityError on both) or
+            # "database is locked" while the winner writes. The next try finds what the
+            # winner made.
+            raced = isinstance(err, IntegrityError) or any(
+                text in first for text in ("already exists", "duplicate key", "database is locked")
+            )
             if raced and attempt < _OPEN_ATTEMPTS - 1:
                 time.sleep(0.1 * (attempt + 1))
                 continue
