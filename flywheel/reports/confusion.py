@@ -20,7 +20,9 @@ import numpy as np
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
+from flywheel.reports.confusion_plot import plot_confusion
 from flywheel.reports.lakeview import model_row
+from flywheel.reports.matrix import Matrix, aligned_labels, change, improvement
 from flywheel.reports.page import esc, render_page, write_page
 
 
@@ -35,38 +37,6 @@ class ConfusionConfig:
             raise ConfigError(
                 f"--out {self.out} must end in .html or .png (both files are written)"
             )
-
-
-@dataclass(frozen=True)
-class Matrix:
-    """One model's confusion counts and headline metrics."""
-
-    version: str
-    labels: list[str]
-    counts: np.ndarray  # (K, K) int, rows true
-    row: dict[str, Any]
-    per_class: dict[str, dict[str, float]]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Matrix:
-        metrics = json.loads(row["metrics"])
-        confusion = metrics["confusion"]
-        counts = np.asarray(confusion["matrix"], dtype=np.int64).reshape(
-            len(confusion["labels"]), len(confusion["labels"])
-        )
-        return cls(row["version"], list(confusion["labels"]), counts, row, metrics["per_class"])
-
-    def rates(self, labels: list[str]) -> np.ndarray:
-        """(K', K') share of each true class per predicted class over ``labels``; NaN
-        where this model does not know the class or saw no sample of it."""
-        index = [self.labels.index(n) if n in self.labels else -1 for n in labels]
-        out = np.full((len(labels), len(labels)), np.nan)
-        for i, a in enumerate(index):
-            total = self.counts[a].sum() if a >= 0 else 0
-            if total:
-                for j, b in enumerate(index):
-                    out[i, j] = self.counts[a, b] / total if b >= 0 else 0.0
-        return out
 
 
 @dataclass
@@ -98,8 +68,6 @@ def confusion_report(settings: Settings, config: ConfusionConfig) -> ConfusionSu
     if delta is not None:
         summary.changes = _largest_changes(labels, delta)
     summary.png.parent.mkdir(parents=True, exist_ok=True)
-    from flywheel.reports.confusion_plot import plot_confusion
-
     plot_confusion(summary.png, labels, model, against, delta)
     write_page(summary.html, render_page("confusion matrix", _html(summary, labels, delta)))
     return summary
@@ -109,24 +77,6 @@ def _row(lake: Lake, version: str) -> dict[str, Any]:
     row = model_row(lake, version)
     assert row is not None  # required=True raises instead
     return row
-
-
-def aligned_labels(model: Matrix, against: Matrix | None) -> list[str]:
-    """The model's classes, then any only the other version knows."""
-    extra = [n for n in against.labels if n not in model.labels] if against else []
-    return model.labels + extra
-
-
-def change(model: Matrix, against: Matrix, labels: list[str]) -> np.ndarray:
-    """(K, K) percentage points of each true class: model's rate minus against's."""
-    return 100.0 * (model.rates(labels) - against.rates(labels))
-
-
-def improvement(delta: np.ndarray) -> np.ndarray:
-    """``delta`` signed so that positive is better: more on the diagonal, less off it."""
-    sign = -np.ones_like(delta)
-    np.fill_diagonal(sign, 1.0)
-    return delta * sign
 
 
 def _largest_changes(labels: list[str], delta: np.ndarray, n: int = 5) -> list[str]:
