@@ -19,7 +19,7 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import sql
 from flywheel.reports.lakeview import LATEST_LABELS_SQL
-from flywheel.reports.page import esc, render_page, write_page
+from flywheel.reports.page import render, write_page
 
 SOURCES = ("weak", "vendor", "gold", "verify")  # columns of the per-class table
 _KIND_TO_SOURCE = {"label": "vendor", "gold": "gold", "verify": "verify"}
@@ -66,7 +66,7 @@ def balance_report(settings: Settings, config: BalanceConfig) -> Balance:
     png.parent.mkdir(parents=True, exist_ok=True)
     _plot(png, balance)
     config.out.with_suffix(".json").write_text(json.dumps(balance.to_json(), indent=2) + "\n")
-    write_page(balance.out, render_page("class balance", _html(balance, png.name)))
+    write_page(balance.out, _html(balance, png.name))
     return balance
 
 
@@ -125,15 +125,6 @@ def _labelled(balance: Balance, name: str) -> int:
     return sum(balance.classes[name][s] for s in SOURCES[1:])
 
 
-def _table(head: list[str], rows: list[list[object]]) -> str:
-    th = "".join(f"<th{' class=name' if i == 0 else ''}>{esc(h)}</th>" for i, h in enumerate(head))
-    body = "".join(
-        "<tr>" + "".join(f'<td{" class=name" if i == 0 else ""}>{esc(v)}</td>' for i, v in enumerate(r)) + "</tr>"
-        for r in rows
-    )  # fmt: skip
-    return f'<table class="grid"><tr>{th}</tr>{body}</table>'
-
-
 def _html(balance: Balance, png_name: str) -> str:
     head = ["class", "training", "weak label", "vendor consensus", "gold", "verified"]
     rows: list[list[object]] = [
@@ -144,14 +135,5 @@ def _html(balance: Balance, png_name: str) -> str:
     vendor_rows: list[list[object]] = [[v, *(balance.vendors[v].get(a, 0) for a in answers)]
                                        for v in sorted(balance.vendors)]  # fmt: skip
     missing = ", ".join(f"{n} {k}" for k, n in sorted(balance.unlabelled.items())) or "none"
-    return (
-        f'<header class="top"><h1>Class balance and label sources</h1><p>{esc(balance.line())}</p>'
-        "</header><main><p><b>training</b>: samples by their consolidated label, else their "
-        "weak label; <b>weak label</b>: samples whose tags name the class; the other columns "
-        "count consolidated labels by how they were decided.</p>"
-        f"{_table(head, rows)}<p>Samples with no class at all: {esc(missing)}.</p>"
-        "<h2>Answers per vendor</h2>"
-        + (_table(["vendor", *answers], vendor_rows) if vendor_rows else "<p>No answers yet.</p>")
-        + f'<h2>Figure</h2><img src="{esc(png_name)}" alt="class balance" style="max-width:100%">'
-        "</main>"
-    )
+    return render("balance.html.j2", line=balance.line(), head=head, rows=rows,
+                  answers=answers, vendor_rows=vendor_rows, missing=missing, png=png_name)  # fmt: skip

@@ -20,8 +20,10 @@ import numpy as np
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
+from flywheel.reports.confusion_plot import plot_confusion
 from flywheel.reports.lakeview import model_row
-from flywheel.reports.page import esc, render_page, write_page
+from flywheel.reports.matrix import Matrix, aligned_labels, change, improvement
+from flywheel.reports.page import render, write_page
 
 
 @dataclass(frozen=True)
@@ -35,38 +37,6 @@ class ConfusionConfig:
             raise ConfigError(
                 f"--out {self.out} must end in .html or .png (both files are written)"
             )
-
-
-@dataclass(frozen=True)
-class Matrix:
-    """One model's confusion counts and headline metrics."""
-
-    version: str
-    labels: list[str]
-    counts: np.ndarray  # (K, K) int, rows true
-    row: dict[str, Any]
-    per_class: dict[str, dict[str, float]]
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Matrix:
-        metrics = json.loads(row["metrics"])
-        confusion = metrics["confusion"]
-        counts = np.asarray(confusion["matrix"], dtype=np.int64).reshape(
-            len(confusion["labels"]), len(confusion["labels"])
-        )
-        return cls(row["version"], list(confusion["labels"]), counts, row, metrics["per_class"])
-
-    def rates(self, labels: list[str]) -> np.ndarray:
-        """(K', K') share of each true class per predicted class over ``labels``; NaN
-        where this model does not know the class or saw no sample of it."""
-        index = [self.labels.index(n) if n in self.labels else -1 for n in labels]
-        out = np.full((len(labels), len(labels)), np.nan)
-        for i, a in enumerate(index):
-            total = self.counts[a].sum() if a >= 0 else 0
-            if total:
-                for j, b in enumerate(index):
-                    out[i, j] = self.counts[a, b] / total if b >= 0 else 0.0
-        return out
 
 
 @dataclass
@@ -98,10 +68,8 @@ def confusion_report(settings: Settings, config: ConfusionConfig) -> ConfusionSu
     if delta is not None:
         summary.changes = _largest_changes(labels, delta)
     summary.png.parent.mkdir(parents=True, exist_ok=True)
-    from flywheel.reports.confusion_plot import plot_confusion
-
     plot_confusion(summary.png, labels, model, against, delta)
-    write_page(summary.html, render_page("confusion matrix", _html(summary, labels, delta)))
+    write_page(summary.html, _html(summary, labels, delta))
     return summary
 
 
@@ -109,24 +77,6 @@ def _row(lake: Lake, version: str) -> dict[str, Any]:
     row = model_row(lake, version)
     assert row is not None  # required=True raises instead
     return row
-
-
-def aligned_labels(model: Matrix, against: Matrix | None) -> list[str]:
-    """The model's classes, then any only the other version knows."""
-    extra = [n for n in against.labels if n not in model.labels] if against else []
-    return model.labels + extra
-
-
-def change(model: Matrix, against: Matrix, labels: list[str]) -> np.ndarray:
-    """(K, K) percentage points of each true class: model's rate minus against's."""
-    return 100.0 * (model.rates(labels) - against.rates(labels))
-
-
-def improvement(delta: np.ndarray) -> np.ndarray:
-    """``delta`` signed so that positive is better: more on the diagonal, less off it."""
-    sign = -np.ones_like(delta)
-    np.fill_diagonal(sign, 1.0)
-    return delta * sign
 
 
 def _largest_changes(labels: list[str], delta: np.ndarray, n: int = 5) -> list[str]:
@@ -141,79 +91,76 @@ def _largest_changes(labels: list[str], delta: np.ndarray, n: int = 5) -> list[s
     ]
 
 
-def _cell(value: float, alpha: float, rgb: str, text: str) -> str:
-    alpha = float(np.clip(alpha, 0.0, 1.0)) if np.isfinite(alpha) else 0.0
-    dark = " style='color:#fff;" if alpha > 0.55 else " style='"
-    return f"<td{dark}background:rgba({rgb},{alpha:.2f})'>{esc(text)}</td>"
+@dataclass(frozen=True)
+class _Cell:
+    """One shaded cell of a grid: ``rgb`` at opacity ``alpha`` (0..1)."""
+
+    text: str
+    alpha: float
+    rgb: str  # "r,g,b"
+
+    @classmethod
+    def shaded(cls, text: str, alpha: float, rgb: str) -> _Cell:
+        return cls(text, float(np.clip(alpha, 0.0, 1.0)) if np.isfinite(alpha) else 0.0, rgb)
 
 
-def _matrix_table(labels: list[str], m: Matrix) -> str:
+Grid = list[tuple[str, list[_Cell | None]]]  # (true class, its cells; None shows "—")
+
+
+def _matrix_grid(labels: list[str], m: Matrix) -> Grid:
     rates = m.rates(labels)
     index = {n: i for i, n in enumerate(m.labels)}
-    head = "".join(f"<th>{esc(n)}</th>" for n in labels)
-    rows = []
+    rows: Grid = []
     for i, name in enumerate(labels):
-        if name not in index:
-            rows.append(f'<tr><th class="name">{esc(name)}</th>' + "<td>—</td>" * len(labels))
-            continue
-        cells = "".join(
-            _cell(rates[i, j], rates[i, j], "31,119,180", str(m.counts[index[name], index[n]]))
-            if n in index
-            else "<td>—</td>"
+        cells: list[_Cell | None] = [
+            _Cell.shaded(str(m.counts[index[name], index[n]]), rates[i, j], "31,119,180")
+            if name in index and n in index
+            else None
             for j, n in enumerate(labels)
-        )
-        rows.append(f'<tr><th class="name">{esc(name)}</th>{cells}</tr>')
-    return (
-        f'<table class="grid"><tr><th class="name">true \\ predicted</th>{head}</tr>'
-        f"{''.join(rows)}</table>"
-    )
+        ]
+        rows.append((name, cells))
+    return rows
 
 
-def _delta_table(labels: list[str], delta: np.ndarray) -> str:
+def _delta_grid(labels: list[str], delta: np.ndarray) -> Grid:
     better = improvement(delta)
     scale = max(1.0, float(np.nanmax(np.abs(better)))) if np.isfinite(better).any() else 1.0
-    head = "".join(f"<th>{esc(n)}</th>" for n in labels)
-    rows = []
-    for i, name in enumerate(labels):
-        cells = "".join(
-            "<td>—</td>"
-            if not np.isfinite(d)
-            else _cell(d, abs(b) / scale, "26,127,55" if b > 0 else "207,34,46", f"{d:+.0f}")
+    return [
+        (name, [
+            _Cell.shaded(f"{d:+.0f}", abs(b) / scale, "26,127,55" if b > 0 else "207,34,46")
+            if np.isfinite(d)
+            else None
             for d, b in zip(delta[i], better[i], strict=True)
-        )
-        rows.append(f'<tr><th class="name">{esc(name)}</th>{cells}</tr>')
-    return (
-        f'<table class="grid"><tr><th class="name">true \\ predicted</th>{head}</tr>'
-        f"{''.join(rows)}</table>"
-    )
+        ])
+        for i, name in enumerate(labels)
+    ]  # fmt: skip
 
 
-def _facts(m: Matrix) -> str:
-    r, holdout = m.row, json.loads(m.row["holdout"])
-    return (
-        f"<b>{esc(m.version)}</b> ({esc(r['status'])}): accuracy {r['accuracy']:.3f}, "
-        f"macro-F1 {r['macro_f1']:.3f}, ECE {r['ece']:.3f} on {r['n_eval']} samples "
-        f"({esc(holdout.get('kind', '?'))})"
-    )
+def _facts(m: Matrix) -> dict[str, Any]:
+    return m.row | {
+        "version": m.version,
+        "holdout_kind": json.loads(m.row["holdout"]).get("kind", "?"),
+    }
 
 
-def _per_class(labels: list[str], model: Matrix, against: Matrix | None) -> str:
-    cols = ["precision", "recall", "f1", "support"]
-    head = "".join(f"<th>{c}</th>" for c in cols)
-    if against is not None:
-        head += "".join(f"<th>Δ {c}</th>" for c in cols[:3])
+_SCORES = ("precision", "recall", "f1", "support")
+
+
+def _per_class(
+    labels: list[str], model: Matrix, against: Matrix | None
+) -> list[tuple[str, list[str]]]:
+    """(class, its cells as text): the model's scores, then the change from ``against``."""
     rows = []
     for name in labels:
         mine = model.per_class.get(name)
         theirs = against.per_class.get(name) if against else None
-        cells = "".join(f"<td>{_score(mine, c)}</td>" for c in cols)
+        cells = [_score(mine, c) for c in _SCORES]
         if against is not None:
-            cells += "".join(
-                f"<td>{mine[c] - theirs[c]:+.3f}</td>" if mine and theirs else "<td>—</td>"
-                for c in cols[:3]
-            )
-        rows.append(f'<tr><th class="name">{esc(name)}</th>{cells}</tr>')
-    return f'<table class="grid"><tr><th class="name">class</th>{head}</tr>{"".join(rows)}</table>'
+            cells += [
+                f"{mine[c] - theirs[c]:+.3f}" if mine and theirs else "—" for c in _SCORES[:3]
+            ]
+        rows.append((name, cells))
+    return rows
 
 
 def _score(scores: dict[str, float] | None, name: str) -> str:
@@ -224,30 +171,19 @@ def _score(scores: dict[str, float] | None, name: str) -> str:
 
 def _html(summary: ConfusionSummary, labels: list[str], delta: np.ndarray | None) -> str:
     model, against = summary.model, summary.against
-    parts = [
-        f'<header class="top"><h1>Confusion matrix of {esc(model.version)}</h1>',
-        f"<p>{_facts(model)}</p>",
-        f"<p>{_facts(against)}</p>" if against else "",
-        "<p>Rows: the true class; columns: the predicted one. Cells count samples; the "
-        "shade is the share of the row.</p></header><main>",
-        f"<h2>{esc(model.version)}</h2>{_matrix_table(labels, model)}",
-    ]
-    if against is not None and delta is not None:
-        same = model.row["holdout"] == against.row["holdout"]
-        note = "" if same else " The two versions were evaluated on different sets."
-        parts += [
-            f"<h2>{esc(against.version)}</h2>{_matrix_table(labels, against)}",
-            f"<h2>Change {esc(model.version)} − {esc(against.version)}</h2>"
-            "<p>Percentage points of each true class; green is better (more on the "
-            f"diagonal, fewer confusions), red is worse.{note}</p>",
-            _delta_table(labels, delta),
-            "<p>Largest changes: " + esc(", ".join(summary.changes) or "none") + "</p>",
-        ]
-    parts += [
-        "<h2>Per class</h2>",
-        _per_class(labels, model, against),
-        f'<h2>Figure</h2><img src="{esc(summary.png.name)}" alt="confusion matrix figure" '
-        'style="max-width:100%">',
-        "</main>",
-    ]
-    return "".join(parts)
+    grids = [(model.version, _matrix_grid(labels, model))]
+    if against is not None:
+        grids.append((against.version, _matrix_grid(labels, against)))
+    return render(
+        "confusion.html.j2",
+        model=_facts(model),
+        against=_facts(against) if against else None,
+        labels=labels,
+        grids=grids,
+        delta=_delta_grid(labels, delta) if against is not None and delta is not None else None,
+        same_holdout=against is None or model.row["holdout"] == against.row["holdout"],
+        changes=summary.changes,
+        scores=_SCORES,
+        per_class=_per_class(labels, model, against),
+        png=summary.png.name,
+    )

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from flywheel.reports.matrix import Matrix, improvement
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.colors import Colormap
-
-    from flywheel.reports.confusion import Matrix
 
 
 def plot_confusion(
@@ -70,8 +70,6 @@ def _counts(ax: Axes, labels: list[str], m: Matrix) -> None:
 
 
 def _change(ax: Axes, labels: list[str], delta: np.ndarray, title: str) -> None:
-    from flywheel.reports.confusion import improvement
-
     better = improvement(delta)  # (K, K) positive = better
     scale = max(1.0, float(np.nanmax(np.abs(better)))) if np.isfinite(better).any() else 1.0
     ax.imshow(np.ma.masked_invalid(better), cmap=_cmap("RdYlGn"), vmin=-scale, vmax=scale)

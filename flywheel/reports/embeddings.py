@@ -217,9 +217,7 @@ def _write(
 ) -> None:
     subtitle = (
         f"{summary.points} of {summary.total} samples scored by {summary.version}, "
-        f"projected by {summary.method.upper()}. "
-        '<a href="split_clusters.html">split clusters</a> · '
-        '<a href="projector_config.pbtxt">TensorBoard projector config</a>'
+        f"projected by {summary.method.upper()}."
     )
     title = f"Embeddings of {summary.version}"
     write_page(config.out / "index.html", scatter_page(title, subtitle, coords, points))

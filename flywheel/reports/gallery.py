@@ -21,7 +21,6 @@ from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.reports import lakeview
-from flywheel.reports.assets import GALLERY_CSS, GALLERY_JS
 from flywheel.reports.media import (
     AssetWriter,
     decode_audio,
@@ -29,7 +28,7 @@ from flywheel.reports.media import (
     loudest_span,
     waveform_image,
 )
-from flywheel.reports.page import esc, render_page, write_page
+from flywheel.reports.page import render, write_page
 
 LOW_CONFIDENCE = 0.5  # a prediction below this probability is flagged "low-confidence"
 # Flags in priority order: a card is grouped under its first one.
@@ -86,55 +85,69 @@ def browse(settings: Settings, config: BrowseConfig) -> BrowseSummary:
     summary = BrowseSummary(config.out / "index.html", table.num_rows, len(rows), version, 0.0)
     cards = []
     for r in rows:
-        media_html, kind = shown.get(r["sample_id"]) or _media_html(r, None, writer)
-        summary.kinds[kind] += 1
-        cards.append(_card(r, media_html))
-    body = _body(rows, cards, summary, config)
-    write_page(summary.page, render_page("flywheel browse", body, GALLERY_CSS, GALLERY_JS))
+        media = shown.get(r["sample_id"]) or _media(r, None, writer)
+        summary.kinds[media.kind] += 1
+        cards.append(Card(r, media, flags_of(r)))
+    write_page(summary.page, _page(cards, summary, config))
     summary.seconds = time.monotonic() - started
     return summary
 
 
+@dataclass(frozen=True)
+class Media:
+    """What a card's media column shows: ``kind`` is image | clip | no preview."""
+
+    kind: str
+    src: str = ""  # the thumbnail, or the clip's waveform
+    width: int = 0
+    height: int = 0
+    clip: str = ""  # the clip itself
+    note: str = ""  # why there is no preview
+
+
+@dataclass(frozen=True)
+class Card:
+    row: dict[str, Any]  # one row of lakeview.card_table
+    media: Media
+    flags: list[str]
+
+
 def _media_shown(
     lake: Lake, settings: Settings, rows: list[dict[str, Any]], writer: AssetWriter, progress: bool
-) -> dict[str, tuple[str, str]]:
-    """sample_id -> (media markup, what it shows) of every card whose media could be
-    looked up: samples' from the lake as they stream in (one batch of media held at a
-    time), quarantined inputs' from where they were read."""
-    out: dict[str, tuple[str, str]] = {}
+) -> dict[str, Media]:
+    """sample_id -> media of every card whose media could be looked up: samples' from
+    the lake as they stream in (one batch of media held at a time), quarantined inputs'
+    from where they were read."""
+    out: dict[str, Media] = {}
     bar = tqdm(total=len(rows), desc="cards", unit="card", disable=None if progress else True)
     samples = {r["sample_id"]: r for r in rows if not r["quarantined"]}
     for sid, (_, _, data) in lakeview.iter_media(lake, list(samples)):
-        out[sid] = _media_html(samples[sid], data, writer)
+        out[sid] = _media(samples[sid], data, writer)
         bar.update()
     for r in rows:
         if r["quarantined"] and r["source_path"]:
             data = lakeview.read_source(r["source_path"], settings)
-            out[r["sample_id"]] = _media_html(r, data, writer)
+            out[r["sample_id"]] = _media(r, data, writer)
             bar.update()
     bar.close()
     return out
 
 
-def _media_html(row: dict[str, Any], data: bytes | None, writer: AssetWriter) -> tuple[str, str]:
-    """(markup of the media column, what it shows: image | clip | no preview)."""
-    sid, alt = row["sample_id"], esc(row["class_name"])
+def _media(row: dict[str, Any], data: bytes | None, writer: AssetWriter) -> Media:
+    """Write the card's preview files beside the page; returns what the card shows."""
+    sid = row["sample_id"]
     if data is not None and row["modality"] == "audio":
         decoded = decode_audio(data)
         if decoded is not None:
             wave = writer.image(sid, waveform_image(decoded[0], span=loudest_span(*decoded)))
-            clip = writer.clip(sid, row["mime"] or "", data)
-            return (f'<img src="{wave}" alt="waveform of {alt} (shaded: the loudest window,'
-                    f' centred in the model\'s input)" width=240 height=64>'
-                    f'<audio controls preload=none src="{clip}"></audio>', "clip")  # fmt: skip
+            return Media("clip", src=wave, clip=writer.clip(sid, row["mime"] or "", data))
     elif data is not None:
         thumb = image_thumbnail(data)
         if thumb is not None:
             src = writer.image(sid, thumb)
-            return (f'<img src="{src}" alt="{alt}" width={thumb.width} '
-                    f'height={thumb.height}>', "image")  # fmt: skip
-    reason = "media unreadable" if data is not None else "media not available"
-    return f'<div class="nomedia">{reason}</div>', "no preview"
+            return Media("image", src=src, width=thumb.width, height=thumb.height)
+    note = "media unreadable" if data is not None else "media not available"
+    return Media("no preview", note=note)
 
 
 def flags_of(row: dict[str, Any]) -> list[str]:
@@ -165,86 +178,17 @@ def flags_of(row: dict[str, Any]) -> list[str]:
     return [f for f in FLAGS if f in flags] or ["ok"]
 
 
-def _card(row: dict[str, Any], media_html: str) -> str:
-    flags = flags_of(row)
-    facts = _facts(row)
-    badges = "".join(
-        f'<span class="flag{" bad" if f in _BAD else ""}">{esc(f)}</span>' for f in flags
-    )
-    classes = (
-        "card"
-        + (" quarantined" if row["quarantined"] else "")
-        + (" audio" if row["modality"] == "audio" else "")
-    )
-    data = (
-        f'data-id="{esc(row["sample_id"])}" data-class="{esc(row["class_name"])}" '
-        f'data-source="{esc(row["source"])}" data-flags="{esc(" ".join(flags))}" '
-        f'data-flag="{esc(flags[0])}"'
-    )
-    items = "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in facts)
-    return (
-        f'<article class="{classes}" {data}><div class="media">{media_html}</div>'
-        f'<dl><dt>id</dt><dd class="id" title="{esc(row["sample_id"])}">'
-        f"{esc(row['sample_id'][:10])}…</dd>{items}<dt>flags</dt><dd>{badges}</dd></dl></article>"
-    )
-
-
-def _facts(row: dict[str, Any]) -> list[tuple[str, str]]:
-    """(term, escaped HTML) pairs shown on a card; empty facts are left out."""
-    if row["quarantined"]:
-        return [
-            ("quarantine", f"<b>{esc(row['quarantine_reason'])}</b>: {esc(row['quarantine_detail'])}"),
-            ("source", esc(row["source_ref"])),
-        ]  # fmt: skip
-    weak = esc(row["weak_label"] or "—")
-    if row["weak_label_rule"]:
-        weak += f' <span class="muted">({esc(row["weak_label_rule"])})</span>'
-    label = esc(row["label"]) + f' <span class="muted">({esc(row["label_kind"])})</span>'
-    pred = None
-    if row["predicted_label"] is not None:
-        pred = f"{esc(row['predicted_label'])} <span class=muted>{row['confidence']:.2f}</span>"
-    facts = [
-        ("tags", esc(" ".join(row["tags"] or [])) or "—"),
-        ("weak", weak),
-        ("label", label if row["label"] is not None else "—"),
-        ("predicted", pred or "—"),
-        ("source", esc(row["source_ref"])),
+def _page(cards: list[Card], summary: BrowseSummary, config: BrowseConfig) -> str:
+    rows = [c.row for c in cards]
+    flags = Counter(f for c in cards for f in c.flags)
+    filters = [
+        (element_id, label, sorted(values.items()))
+        for element_id, label, values in (
+            ("filter-class", "class", Counter(r["class_name"] for r in rows)),
+            ("filter-source", "source", Counter(r["source"] for r in rows)),
+            ("filter-flag", "flag", flags),
+        )
     ]
-    return facts
-
-
-def _options(element_id: str, label: str, values: Counter[str]) -> str:
-    opts = "".join(
-        f'<option value="{esc(v)}">{esc(v)} ({n})</option>' for v, n in sorted(values.items())
-    )
-    return (
-        f'<label for="{element_id}">{label}</label><select id="{element_id}">'
-        f'<option value="">all</option>{opts}</select>'
-    )
-
-
-def _body(rows: list[dict[str, Any]], cards: list[str], summary: BrowseSummary,
-          config: BrowseConfig) -> str:  # fmt: skip
-    flags = Counter(f for r in rows for f in flags_of(r))
-    group_by = (
-        '<label for="group-by">group by</label><select id="group-by">'
-        '<option value="class">class</option><option value="source">source</option>'
-        '<option value="flag">flag</option></select>'
-    )
-    controls = (
-        _options("filter-class", "class", Counter(r["class_name"] for r in rows))
-        + _options("filter-source", "source", Counter(r["source"] for r in rows))
-        + _options("filter-flag", "flag", flags)
-        + group_by
-        + '<span id="shown" class="muted"></span>'
-    )
-    where = f" where <code>{esc(config.where)}</code>" if config.where else ""
-    model = summary.model_version or "no model yet"
-    seed = f"seed {config.seed}" if config.seed is not None else "no seed: a new order each run"
-    return (
-        '<header class="top"><h1>flywheel browse</h1>'
-        f"<p>{summary.shown} of {summary.matching} cards{where}, in random order "
-        f"({seed}); predictions of {esc(model)}.</p>"
-        f'<div class="controls">{controls}</div></header>'
-        f'<main><div id="groups">{"".join(cards)}</div></main>'
-    )
+    return render("gallery.html.j2", cards=cards, filters=filters, bad_flags=_BAD,
+                  shown=summary.shown, matching=summary.matching, where=config.where,
+                  seed=config.seed, model=summary.model_version)  # fmt: skip

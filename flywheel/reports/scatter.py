@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.reports.assets import SCATTER_CSS, SCATTER_JS
 from flywheel.reports.lakeview import NO_CLASS
-from flywheel.reports.page import color_for, esc, json_script, render_page
+from flywheel.reports.page import color_for, render
 
 SIZE = 760  # SVG side, pixels
 PAD = 16
@@ -38,29 +37,17 @@ def _screen(coords: np.ndarray) -> np.ndarray:
 def scatter_page(
     title: str, subtitle: str, coords: np.ndarray, points: list[dict[str, Any]]
 ) -> str:
-    """``coords`` (n, 2); ``points`` n dicts with id, cls, pred, conf, thumb, group."""
+    """``coords`` (n, 2); ``points`` n dicts with id, cls, pred, conf, thumb, group;
+    ``subtitle`` is text, followed by links to the split-cluster page and the
+    projector config beside this one."""
     classes = [p["cls"] for p in points]
     colors = class_colors(classes)
     xy = _screen(coords) if len(points) else np.zeros((0, 2))
-    circles = "".join(
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colors[p["cls"]]}" '
-        f'data-i="{i}" data-class="{esc(p["cls"])}"></circle>'
-        for i, ((x, y), p) in enumerate(zip(xy, points, strict=True))
-    )
+    circles = [
+        (f"{x:.1f}", f"{y:.1f}", colors[p["cls"]], p["cls"])
+        for (x, y), p in zip(xy, points, strict=True)
+    ]
     counts = Counter(classes)
-    legend = "".join(
-        f'<button type="button" data-class="{esc(c)}"><span class="swatch" '
-        f'style="background:{colors[c]}"></span>{esc(c)} ({counts[c]})</button>'
-        for c in colors
-        if c in counts
-    )
-    body = (
-        f'<header class="top"><h1>{esc(title)}</h1><p>{subtitle}</p>'
-        "<p>Hover a point to see the sample; click a class to hide or show it. "
-        '<span id="shown" class="muted"></span></p></header><main><div class="layout">'
-        f'<svg class="scatter" width="{SIZE}" height="{SIZE}" viewBox="0 0 {SIZE} {SIZE}" '
-        f'role="img" aria-label="embedding scatter">{circles}</svg>'
-        f'<div class="legend">{legend}</div></div><div id="tip"></div>'
-        f"{json_script('points', points)}</main>"
-    )
-    return render_page(title, body, SCATTER_CSS, SCATTER_JS)
+    legend = [(c, colors[c], counts[c]) for c in colors if c in counts]
+    return render("scatter.html.j2", title=title, subtitle=subtitle, size=SIZE,
+                  circles=circles, legend=legend, points=points)  # fmt: skip

@@ -163,5 +163,5 @@ def test_split_page_shows_the_evidence_of_each_view(digits_embedding: Emb) -> No
     splits = find_split_clusters(emb, _merged(truth), ids)
     page = split_page("m0001", splits, SplitConfig(), {}, {})
     section = page.split('data-class="seven-or-one"')[1].split("</section>")[0]
-    assert "honest classes (median)" in section and "the model&#x27;s embedding" in section
+    assert "honest classes (median)" in section and "the model&#39;s embedding" in section
     assert "group 2:" in section
