@@ -114,7 +114,7 @@ def _ingest(settings: Settings, hook: CommitHook | None) -> None:
     from flywheel.ingest.inspect import InspectConfig, inspect_items
     from flywheel.ingest.run import IngestSummary
     from flywheel.ingest.sources import list_source
-    from flywheel.ingest.taxonomy import Taxonomy
+    from flywheel.taxonomy import Taxonomy
 
     lake = Lake(settings)
     listing = list_source(str(folder(settings)), settings.s3)

@@ -22,7 +22,6 @@ from flywheel.errors import ConfigError, StorageError
 from flywheel.ingest.commit import Committer
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry_rows
 from flywheel.ingest.sources import S3_PAGE_SIZE, Listing, SourceItem, list_source
-from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.ingest.worker import IngestWorker, keys_of
 from flywheel.lake import Lake
 from flywheel.lake.commit import CommitHook
@@ -31,6 +30,7 @@ from flywheel.lake.storage import filesystem
 from flywheel.modalities import get_modality
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
+from flywheel.taxonomy import Taxonomy
 
 SPLITS = ("pool", "test", "regression")
 

@@ -122,7 +122,7 @@ def _queue_labels(settings: Settings, labels: str | None, taxonomy: str | None) 
     if labels is not None:
         return parse_names(labels, "--labels")
     if taxonomy is not None:
-        from flywheel.ingest.taxonomy import Taxonomy
+        from flywheel.taxonomy import Taxonomy
 
         return list(Taxonomy.load(taxonomy).classes)
     promoted = _promoted_classes(settings)

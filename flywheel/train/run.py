@@ -20,7 +20,6 @@ import torch
 
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import CommitConflictError, ConfigError
-from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.state import sync_model_events
@@ -28,6 +27,7 @@ from flywheel.modalities import Modality, get_modality
 from flywheel.networks.classifier import Classifier, load_weights
 from flywheel.networks.errors import CheckpointError
 from flywheel.runtime import ensure_ray
+from flywheel.taxonomy import Taxonomy
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
 from flywheel.train.data import TrainingData, read_training_data
 from flywheel.train.errors import NoTrainingDataError, TrainError
