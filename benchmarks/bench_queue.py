@@ -62,7 +62,7 @@ def api_server(root: Path, catalog_uri: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYWHEEL_", "AWS_"))}
     env.update(FLYWHEEL_ROOT=str(root), FLYWHEEL_CATALOG_URI=catalog_uri)
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "flywheel.queue.api:create_app_from_env",
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "flywheel.api:create_app_from_env",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
            "--http", "h11", "--h11-max-incomplete-event-size", str(16 << 10)]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=REPO, env=env)

@@ -38,7 +38,7 @@ VERBS: dict[str, Verb] = {
     "select": Verb("flywheel.selection.cli:select", "Pick the pool samples to label next."),
     "queue": Verb("flywheel.queue.cli:queue", "Annotation queues."),
     "vendor": Verb("flywheel.queue.cli:vendor", "Vendors: who may lease from which queues."),
-    "serve": Verb("flywheel.queue.cli:serve", "Run the vendor HTTP API (uvicorn)."),
+    "serve": Verb("flywheel.api.cli:serve", "Run the vendor HTTP API (uvicorn)."),
     "export-labels": Verb("flywheel.queue.cli:export_labels", "Copy new answers into the lake."),
     "loop": Verb("flywheel.loop.cli:loop", "Run the flywheel."),
     "gate": Verb("flywheel.loop.cli:gate", "Run the gates on candidate VERSION."),

@@ -160,7 +160,7 @@ class ApiThread:
     def __init__(self, settings: Settings) -> None:
         import uvicorn
 
-        from flywheel.queue.api import create_app
+        from flywheel.api import create_app
 
         self.port = free_port()
         config = uvicorn.Config(

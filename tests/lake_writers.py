@@ -112,9 +112,9 @@ def _ingest(settings: Settings, hook: CommitHook | None) -> None:
     """Ingest's commit path (the Committer) over the folder, without Ray."""
     from flywheel.ingest.commit import Committer
     from flywheel.ingest.inspect import InspectConfig, inspect_items
-    from flywheel.ingest.run import IngestSummary
     from flywheel.ingest.sources import list_source
-    from flywheel.ingest.taxonomy import Taxonomy
+    from flywheel.ingest.summary import IngestSummary
+    from flywheel.taxonomy import Taxonomy
 
     lake = Lake(settings)
     listing = list_source(str(folder(settings)), settings.s3)

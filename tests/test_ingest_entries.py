@@ -19,8 +19,8 @@ from flywheel.config import S3Settings, Settings
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.ingest.inspect import InspectConfig, inspect_items
 from flywheel.ingest.sources import SourceItem
-from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
+from flywheel.taxonomy import Taxonomy
 
 
 def _png(seed: int, size: int = 16) -> bytes:

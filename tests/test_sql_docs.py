@@ -28,10 +28,10 @@ def _ingest(settings: Settings, dest: Path) -> dict[str, str]:
     """The digits folder through ingest's commit path; returns sample_id -> true class."""
     from flywheel.ingest.commit import Committer
     from flywheel.ingest.inspect import InspectConfig, inspect_items
-    from flywheel.ingest.run import IngestSummary
     from flywheel.ingest.sources import list_source
-    from flywheel.ingest.taxonomy import Taxonomy
+    from flywheel.ingest.summary import IngestSummary
     from flywheel.sample_data import write_digits_folder
+    from flywheel.taxonomy import Taxonomy
 
     folder = write_digits_folder(dest, n=40, seed=1, noise=0.2)
     listing = list_source(str(folder.root), settings.s3)

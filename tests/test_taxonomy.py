@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.errors import TaxonomyError
-from flywheel.ingest.taxonomy import Taxonomy
+from flywheel.taxonomy import Taxonomy
 
 DOC = {"classes": {"cat": ["#cat", "#kitty"], "dog": ["#dog"]}}
 

@@ -23,8 +23,8 @@ import torch
 from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import MODALITY, BenchData
 from flywheel.modalities import get_modality
+from flywheel.networks.classifier import Classifier
 from flywheel.train.loop import LoopConfig, _train_epoch, evaluate, table_batches, table_slices
-from flywheel.train.network import Classifier
 
 F32 = npt.NDArray[np.float32]
 SCORE_BATCH = 256  # inference batch: no gradients, so larger than the training batch

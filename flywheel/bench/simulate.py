@@ -24,8 +24,8 @@ import pyarrow as pa
 from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import BenchData
 from flywheel.bench.learner import Learner
+from flywheel.networks.classifier import Classifier
 from flywheel.strategies import Pool, Strategy, get_strategy
-from flywheel.train.network import Classifier
 
 Progress = Callable[[str], None]
 IntArray = npt.NDArray[np.int64]

@@ -33,7 +33,7 @@ from flywheel.bench.simulate import (
     training_rows,
 )
 from flywheel.datasets import DIGIT_CLASSES, FASHION_CLASSES
-from flywheel.train.network import Classifier
+from flywheel.networks.classifier import Classifier
 from flywheel.train.run import TrainConfig
 
 # The weight ``flywheel train`` gives a weak label (a consolidated one weighs 1).

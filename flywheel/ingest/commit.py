@@ -16,7 +16,6 @@ import contextlib
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -25,15 +24,13 @@ import pyarrow.compute as pc
 from flywheel.config import S3Settings
 from flywheel.ingest.inspect import InspectConfig
 from flywheel.ingest.sources import ManifestProblem
+from flywheel.ingest.summary import IngestSummary
 from flywheel.ingest.worker import KEY_COLUMNS, keys_of, write_staged
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head
 from flywheel.lake.schema import QUARANTINE, SAMPLES
 from flywheel.lake.staged import without_rows
 from flywheel.lake.storage import filesystem
-
-if TYPE_CHECKING:
-    from flywheel.ingest.run import IngestSummary
 
 _KEY_SCHEMA = pa.schema([SAMPLES.field(c) for c in KEY_COLUMNS]).append(
     pa.field("staged_file", pa.string())

@@ -7,7 +7,6 @@ import itertools
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from flywheel.errors import ConfigError, StorageError
 from flywheel.ingest.commit import Committer
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry_rows
 from flywheel.ingest.sources import S3_PAGE_SIZE, Listing, SourceItem, list_source
-from flywheel.ingest.taxonomy import Taxonomy
+from flywheel.ingest.summary import IngestSummary
 from flywheel.ingest.worker import IngestWorker, keys_of
 from flywheel.lake import Lake
 from flywheel.lake.commit import CommitHook
@@ -31,6 +30,7 @@ from flywheel.lake.storage import filesystem
 from flywheel.modalities import get_modality
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray
+from flywheel.taxonomy import Taxonomy
 
 SPLITS = ("pool", "test", "regression")
 
@@ -67,39 +67,6 @@ class IngestConfig:
             raise ConfigError(f"list_page_size must be 1 to {S3_PAGE_SIZE} keys")
         if self.max_file_bytes < 1:
             raise ConfigError(f"the file size cap {self.max_file_bytes} must be at least 1 byte")
-
-
-@dataclass
-class IngestSummary:
-    """What a run did. ``new`` samples landed; ``already_present`` were in the lake
-    before; ``duplicates`` repeated another item's bytes within this run."""
-
-    run_id: str
-    source: str
-    files: int = 0
-    new: int = 0
-    already_present: int = 0
-    duplicates: int = 0
-    weak_labelled: int = 0
-    ambiguous: int = 0
-    mime_mismatch: int = 0
-    quarantined: Counter[str] = field(default_factory=Counter)
-    quarantine_new: int = 0
-    sidecars_skipped: int = 0
-    nodes: Counter[str] = field(default_factory=Counter)  # files inspected per Ray node
-    seconds: float = 0.0
-    snapshots: dict[str, int | None] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        q = ", ".join(f"{r} {n}" for r, n in sorted(self.quarantined.items())) or "none"
-        return [
-            f"ingest {self.source}: {self.files} files in {self.seconds:.1f}s",
-            f"  new samples      {self.new} ({self.weak_labelled} weak-labelled, "
-            f"{self.ambiguous} ambiguous, {self.mime_mismatch} type/extension mismatch)",
-            f"  already present  {self.already_present} (+{self.duplicates} duplicate bytes in this run)",
-            f"  quarantined      {sum(self.quarantined.values())} ({q}; {self.quarantine_new} newly recorded)",
-            f"  sidecar files    {self.sidecars_skipped} skipped (manifests, taxonomies, notes)",
-        ]
 
 
 def ingest(

@@ -149,9 +149,9 @@ def _ingest_file(
 ) -> tuple[str, str, bool]:
     from flywheel.ingest.commit import Committer
     from flywheel.ingest.inspect import InspectConfig, inspect_items
-    from flywheel.ingest.run import IngestSummary
     from flywheel.ingest.sources import SourceItem
-    from flywheel.ingest.taxonomy import Taxonomy
+    from flywheel.ingest.summary import IngestSummary
+    from flywheel.taxonomy import Taxonomy
 
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-feedback-" + uuid.uuid4().hex[:8]
     config = InspectConfig(

@@ -40,7 +40,7 @@ from flywheel.modalities.base import MediaFacts, Modality, Rejected
 if TYPE_CHECKING:
     import torch
 
-    from flywheel.train.network import Classifier
+    from flywheel.networks.classifier import Classifier
 
 # Writers that cannot seek back (a pipe) leave a placeholder data size: 0xFFFFFFFF, or
 # 0x7FFFF000 from ``espeak-ng --stdout``. Sizes from here up mean "unknown", not "lies".
@@ -138,7 +138,7 @@ class AudioModality(Modality):
         freeze_backbone: bool = False,
     ) -> Classifier:
         """A small conv net on log-mel spectrograms (no pretrained weights)."""
-        from flywheel.train.network import SmallConvNet
+        from flywheel.networks.classifier import SmallConvNet
 
         self.resolve_arch(arch)
         if pretrained:

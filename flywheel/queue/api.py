@@ -1,24 +1,20 @@
-"""The vendor HTTP API (FastAPI): ``create_app(settings)``.
+"""The queue's half of the vendor HTTP API (FastAPI): ``create_app(settings)``.
 
 Each request is one database transaction that also checks the bearer token. Errors map
 to status codes in one table (``_STATUS``) and always carry ``{"error": "..."}``.
 
-Run it with ``flywheel serve``, or on any ASGI host with
-``uvicorn --factory flywheel.queue.api:create_app_from_env`` (add ``--http h11
---h11-max-incomplete-event-size 16384`` to bound the request head as serve does). Regenerate the checked-in
-OpenAPI document with ``python -m flywheel.queue.api schemas/openapi.json``.
+The app vendors reach is composed one layer up, in ``flywheel.api`` (the HTTP edge),
+which adds the loop's feedback route to these; run it with ``flywheel serve`` or
+``uvicorn --factory flywheel.api:create_app_from_env``.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -32,12 +28,6 @@ from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, FlywheelError, NotFoundError, StorageError
-from flywheel.loop.feedback_http import (
-    FEEDBACK_MAX_BODY_BYTES,
-    FeedbackIn,
-    FeedbackOut,
-    submit_feedback,
-)
 from flywheel.queue import access, answers, leasing, store
 from flywheel.queue.errors import AuthError, ConflictError, InvalidAnswerError
 from flywheel.queue.gate import RequestGate
@@ -62,7 +52,7 @@ from flywheel.queue.models import (
 )
 
 API_VERSION = "1.1.0"
-MAX_BODY_BYTES = 1 << 20  # every route but feedback: 500 answers are ~100 KB
+MAX_BODY_BYTES = 1 << 20  # every route but the edge's feedback: 500 answers are ~100 KB
 MAX_HEADER_BYTES = 16 << 10  # request headers, all together
 
 # The one place errors become HTTP: first matching class wins.
@@ -102,8 +92,9 @@ class ApiConfig:
         return f"{(self.public_url or '').rstrip('/')}/v1/media/{task_id}"
 
 
-class _State:
-    """Per-app resources, opened on first use so building the app needs no database."""
+class ApiState:
+    """Per-app resources, opened on first use so building the app needs no database
+    (``app.state.flywheel``; the edge's routes use it too)."""
 
     def __init__(
         self, settings: Settings, config: ApiConfig, after_commit: Callable[[], None] | None
@@ -120,6 +111,10 @@ class _State:
                 self._engine = store.open_engine(self.settings.catalog_uri)
             return self._engine
 
+    def run(self, work: Callable[[Any], Any]) -> Any:
+        """``work(conn)`` in one transaction of the queue database."""
+        return store.run_transaction(self.engine, work)
+
     def token_known(self, token: str) -> bool:
         """Whether ``token`` is an active vendor's; a database error answers True so
         the route reports it (503) as it does for any request."""
@@ -132,8 +127,6 @@ class _State:
         return True
 
 
-# Routes whose body may be larger than ApiConfig.max_body_bytes.
-_BODY_LIMITS = {"/v1/feedback": FEEDBACK_MAX_BODY_BYTES}
 _bearer = HTTPBearer(auto_error=False, description="the token from `flywheel vendor add`")
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorOut} for code in (400, 401, 404, 409, 413, 422, 431, 503)
@@ -154,11 +147,15 @@ def create_app(
     settings: Settings,
     config: ApiConfig | None = None,
     after_commit: Callable[[], None] | None = None,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """The vendor API over the queue tables in ``settings.catalog_uri``.
+    """The queue's routes over the queue tables in ``settings.catalog_uri``.
     ``after_commit`` is a fault-injection hook, called after an answer's commit and
-    before its reply (the crash-safety test passes one that ends the process)."""
-    state = _State(settings, config or ApiConfig(), after_commit)
+    before its reply (the crash-safety test passes one that ends the process).
+    ``body_limits`` (path -> bytes) are routes, added by the caller, whose body may be
+    larger than ``config.max_body_bytes``; the front gate enforces them."""
+    state = ApiState(settings, config or ApiConfig(), after_commit)
+    larger = dict(body_limits or {})
     app = FastAPI(
         title="flywheel vendor API",
         version=API_VERSION,
@@ -172,12 +169,11 @@ def create_app(
         return await to_thread.run_sync(state.token_known, token)
 
     def limit(path: str) -> int:
-        return _BODY_LIMITS.get(path, state.config.max_body_bytes)
+        return larger.get(path, state.config.max_body_bytes)
 
     app.add_middleware(RequestGate, limit=limit, known=known, max_header_bytes=MAX_HEADER_BYTES)
 
-    def run(work: Any) -> Any:
-        return store.run_transaction(state.engine, work)
+    run = state.run
 
     @app.get("/v1/queues", response_model=QueuesOut, tags=["queues"])
     def get_queues(token: Token) -> QueuesOut:
@@ -314,27 +310,6 @@ def create_app(
             return RedirectResponse(media.redirect, status_code=307)
         return Response(content=media.data, media_type=media.mime)
 
-    @app.post(
-        "/v1/feedback",
-        response_model=FeedbackOut,
-        tags=["feedback"],
-        max_body_size=_BODY_LIMITS["/v1/feedback"],
-    )
-    def post_feedback(body: FeedbackIn, token: Token) -> FeedbackOut:
-        """Report a bad model output; the sample joins the regression gallery that
-        every candidate model is gated on. The same report twice is recorded once.
-        A `sample_id` must be one of the vendor's tasks (else 404, whether or not
-        it exists)."""
-
-        def work(conn: Any) -> store.Vendor:
-            vendor = store.authenticate(conn, token)
-            if body.sample_id is not None:
-                access.check_seen(conn, vendor, body.sample_id)
-            return vendor
-
-        vendor = run(work)
-        return submit_feedback(state.settings, body, source=f"api:{vendor.name}")
-
     return app
 
 
@@ -381,23 +356,3 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def db_down(_request: Request, err: OperationalError) -> JSONResponse:
         return _error(503, f"the queue database is unavailable: {str(err.orig).splitlines()[0]}")
-
-
-def create_app_from_env() -> FastAPI:
-    """Factory for ASGI hosts (``uvicorn --factory``): settings from the environment."""
-    return create_app(Settings.from_env(), ApiConfig.from_env())
-
-
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of the app (no database needed)."""
-    settings = Settings.from_env(root="/nonexistent", environ={})
-    return create_app(settings).openapi()
-
-
-def write_openapi(path: FilePath) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(openapi_document(), indent=2, sort_keys=True) + "\n")
-
-
-if __name__ == "__main__":
-    write_openapi(FilePath(sys.argv[1] if len(sys.argv) > 1 else "schemas/openapi.json"))

@@ -1,4 +1,5 @@
-"""Commands of the annotation stage: ``queue``, ``vendor``, ``serve``, ``export-labels``.
+"""Commands of the annotation stage: ``queue``, ``vendor``, ``export-labels`` (``serve``,
+the vendor API, is the HTTP edge's: ``flywheel.api.cli``).
 
 Each ends with a one-line summary; bad input raises a ``FlywheelError`` that the main
 CLI turns into one line on stderr. ``ctx.obj`` is the ``Settings``.
@@ -122,7 +123,7 @@ def _queue_labels(settings: Settings, labels: str | None, taxonomy: str | None) 
     if labels is not None:
         return parse_names(labels, "--labels")
     if taxonomy is not None:
-        from flywheel.ingest.taxonomy import Taxonomy
+        from flywheel.taxonomy import Taxonomy
 
         return list(Taxonomy.load(taxonomy).classes)
     promoted = _promoted_classes(settings)
@@ -312,39 +313,6 @@ def vendor_revoke(settings: Settings, name: str) -> None:
     click.echo(f"revoked vendor {name} ({returned} leased tasks back in their queues)")
 
 
-@click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True)
-@click.option(
-    "--public-url",
-    default=None,
-    help="Base URL vendors reach the API at; media_url is built from it "
-    "(default: $FLYWHEEL_PUBLIC_URL, else media_url is a relative path).",
-)
-@click.pass_obj
-def serve(settings: Settings, host: str, port: int, public_url: str | None) -> None:
-    """Run the vendor HTTP API (uvicorn)."""
-    import dataclasses
-
-    import uvicorn
-
-    from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig, create_app
-
-    config = ApiConfig.from_env()
-    if public_url is not None:
-        config = dataclasses.replace(config, public_url=public_url)
-    _engine(settings).dispose()  # create the tables before the first request
-    # h11, not httptools: only h11 bounds the request head (431-class errors answer 400).
-    uvicorn.run(
-        create_app(settings, config),
-        host=host,
-        port=port,
-        http="h11",
-        h11_max_incomplete_event_size=MAX_HEADER_BYTES,
-    )
-    click.echo(f"stopped serving on {host}:{port}")
-
-
 @click.command("export-labels")
 @click.pass_obj
 @needs_catalog
@@ -356,4 +324,4 @@ def export_labels(settings: Settings) -> None:
     click.echo(run_export(Lake(settings), _engine(settings)).line())
 
 
-COMMANDS = (queue, vendor, serve, export_labels)
+COMMANDS = (queue, vendor, export_labels)

@@ -46,7 +46,7 @@ def label_free_features(modality: str, media: Sequence[bytes]) -> np.ndarray:
 
 @cache
 def _imagenet_backbone() -> Any:
-    from flywheel.train.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
+    from flywheel.networks.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
 
     net = EfficientNetLite0(num_classes=1000)
     load_imagenet_weights(net)

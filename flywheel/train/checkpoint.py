@@ -30,11 +30,11 @@ import torch
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
 from flywheel.lake.storage import filesystem
-from flywheel.train.errors import CheckpointError
-from flywheel.train.network import load_weights
+from flywheel.networks.classifier import load_weights
+from flywheel.networks.errors import CheckpointError
 
 if TYPE_CHECKING:
-    from flywheel.train.network import Classifier
+    from flywheel.networks.classifier import Classifier
 
 FORMAT = "flywheel-checkpoint"
 FORMAT_VERSION = 1

@@ -29,9 +29,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from flywheel.modalities import Modality, get_modality
+from flywheel.networks.classifier import Classifier
 from flywheel.train.checkpoint import Checkpoint
 from flywheel.train.metrics import N_BINS, count_calibration, count_confusion, summarize
-from flywheel.train.network import Classifier
 
 # Rows each worker shuffles its stream in: a local buffer, since a whole-set shuffle
 # would gather the data (4,096 photos of 20 KB: 80 MB, whatever the data set's size).

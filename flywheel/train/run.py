@@ -20,19 +20,20 @@ import torch
 
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import CommitConflictError, ConfigError
-from flywheel.ingest.taxonomy import Taxonomy
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.filters import equal
 from flywheel.lake.state import sync_model_events
 from flywheel.modalities import Modality, get_modality
+from flywheel.networks.classifier import Classifier, load_weights
+from flywheel.networks.errors import CheckpointError
 from flywheel.runtime import ensure_ray
+from flywheel.taxonomy import Taxonomy
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
 from flywheel.train.data import TrainingData, read_training_data
-from flywheel.train.errors import CheckpointError, NoTrainingDataError, TrainError
+from flywheel.train.errors import NoTrainingDataError, TrainError
 from flywheel.train.loop import LoopConfig, train_loop_per_worker
 from flywheel.train.metrics import format_confusion
-from flywheel.train.network import Classifier, load_weights
 from flywheel.train.registry import Models, model_row
 from flywheel.train.stream import MediaSource, dataset_factory, worker_cpus
 

@@ -56,7 +56,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-PRODUCT_APP = "flywheel.queue.api:create_app_from_env"
+PRODUCT_APP = "flywheel.api:create_app_from_env"
 
 
 @dataclass

@@ -9,9 +9,9 @@ import os
 
 from fastapi import FastAPI
 
+from flywheel.api import ApiConfig
+from flywheel.api import create_app as create_product_app
 from flywheel.config import Settings
-from flywheel.queue.api import ApiConfig
-from flywheel.queue.api import create_app as create_product_app
 
 EXIT_CODE = 17
 

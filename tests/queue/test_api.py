@@ -14,11 +14,11 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import Engine, func, select
 
+from flywheel.api import openapi_document
 from flywheel.config import Settings
 from flywheel.lake import Lake
 from flywheel.queue import store
 from flywheel.queue import tables as t
-from flywheel.queue.api import openapi_document
 from flywheel.queue.tasks import enqueue
 from tests.queue.conftest import ApiServer, auth
 
@@ -210,7 +210,7 @@ def samples_table(rows: list[tuple[str, bytes | None, str | None]]) -> pa.Table:
 def test_openapi_document_is_checked_in() -> None:
     checked_in = json.loads((REPO / "schemas" / "openapi.json").read_text())
     assert checked_in == openapi_document(), (
-        "schemas/openapi.json is stale: run `python -m flywheel.queue.api schemas/openapi.json`"
+        "schemas/openapi.json is stale: run `python -m flywheel.api schemas/openapi.json`"
     )
     paths = {(p, m) for p, ops in checked_in["paths"].items() for m in ops}
     assert paths == {

@@ -219,7 +219,7 @@ def test_revoking_a_vendor_releases_its_leases(q: Queue) -> None:
 
 
 def test_the_openapi_document_lists_the_limit_and_outage_answers() -> None:
-    from flywheel.queue.api import openapi_document
+    from flywheel.api import openapi_document
 
     for path, operations in openapi_document()["paths"].items():
         for method, operation in operations.items():

@@ -9,7 +9,6 @@ def test_public_names() -> None:
     assert sorted(flywheel.train.__all__) == [
         "Checkpoint",
         "CheckpointError",
-        "Classifier",
         "NoTrainingDataError",
         "TrainConfig",
         "TrainError",

@@ -13,10 +13,10 @@ import yaml
 from flywheel.config import Settings
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.modalities import get_modality
+from flywheel.networks.classifier import SmallConvNet
+from flywheel.networks.efficientnet_lite import imagenet_weights_path
 from flywheel.sample_data import DIGIT_NAMES
 from flywheel.train import load_checkpoint
-from flywheel.train.efficientnet_lite import imagenet_weights_path
-from flywheel.train.network import SmallConvNet
 from flywheel.train.registry import Models
 from flywheel.train.run import TrainConfig, prepare_run
 from tests.train.conftest import TRAIN_FLAGS, TrainedLake, run_cli

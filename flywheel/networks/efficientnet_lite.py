@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from flywheel.train.network import Classifier, load_weights
+from flywheel.networks.classifier import Classifier, load_weights
 
 # (kernel, repeats, in, out, expand ratio, stride) per stage; EfficientNet-B0's table.
 _STAGES = (

@@ -15,10 +15,9 @@ from PIL import Image
 
 from flywheel.errors import ConfigError
 from flywheel.modalities import Rejected, get_modality
+from flywheel.networks import CheckpointError, Classifier, EfficientNetLite0, load_weights
+from flywheel.networks.efficientnet_lite import imagenet_weights_path
 from flywheel.sample_data import DigitsFolder, SampleFolder
-from flywheel.train import CheckpointError, Classifier
-from flywheel.train.efficientnet_lite import EfficientNetLite0, imagenet_weights_path
-from flywheel.train.network import load_weights
 
 SMALL_ARCHS = [("image", "small-cnn"), ("image", "tiny-cnn"), ("audio", "speech-cnn")]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")

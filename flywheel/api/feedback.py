@@ -1,8 +1,9 @@
 """``POST /v1/feedback``: the wire contract (pydantic) and the call behind it.
 
-The route itself lives with the other routes in ``flywheel.queue.api`` (authenticated
-like them); this module is what it calls. Media travels base64-encoded in the JSON
-body, so one request is the whole report.
+The route is added to the queue's routes in ``flywheel.api.app`` (authenticated like
+them); this module is what it calls, and the loop (``flywheel.loop.feedback``) records
+the report. Media travels base64-encoded in the JSON body, so one request is the whole
+report.
 """
 
 from __future__ import annotations

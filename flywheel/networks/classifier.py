@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from flywheel.train.errors import CheckpointError
+from flywheel.networks.errors import CheckpointError
 
 
 class Classifier(nn.Module):
