@@ -8,12 +8,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
 import pytest
 
+import flywheel
 from flywheel import cli
 from flywheel.cli import VERBS, main
 
@@ -57,19 +57,11 @@ def test_import_of_the_cli_loads_no_heavy_module() -> None:
     assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY
 
 
-def test_help_and_version_answer_in_well_under_a_second() -> None:
-    for args in (["--help"], ["--version"]):
-        best = min(_timed(args) for _ in range(3))
-        assert best < 1.0, f"flywheel {' '.join(args)} took {best:.2f} s"
+def test_version_prints_the_package_version() -> None:
+    # How fast --help and --version start is measured in benchmarks/bench_cli.py; what
+    # keeps them fast (no torch, Ray or DuckDB at import) is the test above.
     code, out, _ = run("--version")
-    assert code == 0 and out.strip() == "flywheel 0.1.0"
-
-
-def _timed(args: list[str]) -> float:
-    started = time.monotonic()
-    code, _, _ = run(*args)
-    assert code == 0
-    return time.monotonic() - started
+    assert code == 0 and out.strip() == f"flywheel {flywheel.__version__}" == "flywheel 0.1.0"
 
 
 def test_every_verb_loads_under_its_name_and_its_help_runs(
