@@ -85,13 +85,15 @@ def test_ingest_and_train_are_quiet_beside_another_ray(
 
 
 @pytest.mark.slow
-def test_verbose_leaves_rays_output_on_the_terminal(tmp_path: Path) -> None:
-    # Re-ingesting adds nothing; it starts Ray all the same.
+@pytest.mark.parametrize("where", ["before the verb", "after the verb"])
+def test_verbose_leaves_rays_output_on_the_terminal(tmp_path: Path, where: str) -> None:
     from flywheel.sample_data import write_digits_folder
 
     folder = write_digits_folder(tmp_path / "few", n=20, seed=1)
     root = tmp_path / "root"
-    _, err = flywheel(root, "-v", "ingest", str(folder.root), "--taxonomy", str(folder.taxonomy))
+    args = ["ingest", str(folder.root), "--taxonomy", str(folder.taxonomy)]
+    args = ["-v", *args] if where == "before the verb" else [*args, "-v"]
+    _, err = flywheel(root, *args)
     assert RAY_NOISE.search(err), err  # Ray's own lines (at least its start-up notice)
     assert "Ray's log" not in err
     assert not (root / "logs").exists()
