@@ -1,7 +1,16 @@
-"""A simulated annotation vendor that works through the real HTTP API: it leases
+"""The one simulated annotation vendor: it works through the real HTTP API, leases
 batches, answers from the ground truth with each annotator's error rate, and submits
-with idempotency keys, exactly as a real vendor's tool would. Used by the demo and by
-tests; nothing in it is faked on the server side.
+with idempotency keys, exactly as a real vendor's tool would. The demo runs it in a
+thread (``work``); the loop's tests plug ``answer_all`` in as the controller's idle
+hook::
+
+    vendor = SimulatedVendor(api_url, token, "digits", truth,
+                             [SimulatedAnnotator("ann-1"), SimulatedAnnotator("bad", 0.4)])
+    run_loop(settings, LoopConfig(queue="digits", rounds=3), on_idle=vendor.answer_all)
+
+Nothing in it is faked on the server side. (The active-learning benchmark's
+``flywheel.bench.simulate.Oracle`` is not a vendor: it answers in-process, always
+right, with no queue between.)
 """
 
 from __future__ import annotations
@@ -15,11 +24,11 @@ import httpx
 
 
 @dataclass(frozen=True)
-class Annotator:
+class SimulatedAnnotator:
     """One simulated person: answers wrong with probability ``error_rate``."""
 
     name: str
-    error_rate: float
+    error_rate: float = 0.0
 
 
 @dataclass
@@ -34,24 +43,49 @@ class SimulatedVendor:
     """Leases from ``queue`` at ``base_url`` with ``token`` and answers every task.
 
     ``truth`` maps sample_id -> true class. Each task goes to an annotator that has not
-    answered it yet (consensus needs distinct people), chosen in turn.
+    answered it yet (consensus needs distinct people), chosen in turn; the idempotency
+    key is the annotator and the task, so a resent answer is the same answer.
     """
 
-    def __init__(self, base_url: str, token: str, queue: str, truth: Mapping[str, str],
-                 annotators: Sequence[Annotator], seed: int = 0) -> None:  # fmt: skip
-        self.client = httpx.Client(base_url=base_url, timeout=60,
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        queue: str,
+        truth: Mapping[str, str],
+        annotators: Sequence[SimulatedAnnotator] = (SimulatedAnnotator("annotator-1"),),
+        seed: int = 0,
+        batch_size: int = 25,
+        timeout_s: float = 60.0,
+    ) -> None:
+        if not annotators:
+            raise ValueError("a vendor needs at least one annotator")
+        self.client = httpx.Client(base_url=base_url, timeout=timeout_s,
                                    headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-        self.queue, self.truth, self.annotators = queue, truth, list(annotators)
+        self.queue, self.truth, self.annotators = queue, dict(truth), list(annotators)
+        self.batch_size = batch_size
         self.rng = random.Random(seed)
-        self.answered: dict[int, set[str]] = {}  # task_id -> annotators who answered
+        self._who: dict[int, set[str]] = {}  # task_id -> annotators who answered it
         self.turn = 0
         self.stats = VendorStats()
 
-    def work(self, batch_size: int = 25, max_batches: int = 1000) -> VendorStats:
+    @property
+    def answered(self) -> int:
+        """Answers sent so far."""
+        return self.stats.answers
+
+    def answer_all(self) -> int:
+        """Lease and answer until the queue has nothing free; the answers sent (the
+        loop's ``on_idle`` hook)."""
+        before = self.stats.answers
+        self.work()
+        return self.stats.answers - before
+
+    def work(self, max_batches: int = 1000) -> VendorStats:
         """Lease and answer until the queue has nothing free (or ``max_batches``)."""
         for _ in range(max_batches):
             reply = self.client.post(
-                f"/v1/queues/{self.queue}/lease", json={"max_tasks": batch_size}
+                f"/v1/queues/{self.queue}/lease", json={"max_tasks": self.batch_size}
             )
             reply.raise_for_status()
             lease = reply.json()
@@ -62,15 +96,19 @@ class SimulatedVendor:
             done = self.client.post(
                 "/v1/annotations", json={"lease_id": lease["lease_id"], "answers": answers}
             )
-            if done.is_error:
-                raise RuntimeError(f"submit failed: HTTP {done.status_code} {done.text[:300]}")
+            if done.is_error:  # an httpx.HTTPError, with the server's answer in it
+                raise httpx.HTTPStatusError(
+                    f"submit failed: HTTP {done.status_code} {done.text[:300]}",
+                    request=done.request,
+                    response=done,
+                )
         return self.stats
 
     def close(self) -> None:
         self.client.close()
 
-    def _pick_annotator(self, task_id: int) -> Annotator:
-        seen = self.answered.setdefault(task_id, set())
+    def _pick_annotator(self, task_id: int) -> SimulatedAnnotator:
+        seen = self._who.setdefault(task_id, set())
         for _ in range(len(self.annotators)):
             person = self.annotators[self.turn % len(self.annotators)]
             self.turn += 1

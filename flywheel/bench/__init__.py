@@ -16,14 +16,14 @@ how many labels recover the accuracy the wrong ones cost (``flywheel.bench.weak`
 from flywheel.bench.config import TARGETS, BenchConfig
 from flywheel.bench.report import labels_to_target, summarize
 from flywheel.bench.run import BenchResult, run_benchmark
-from flywheel.bench.simulate import CurvePoint, SimulatedAnnotator
+from flywheel.bench.simulate import CurvePoint, Oracle
 
 __all__ = [
     "TARGETS",
     "BenchConfig",
     "BenchResult",
     "CurvePoint",
-    "SimulatedAnnotator",
+    "Oracle",
     "labels_to_target",
     "run_benchmark",
     "summarize",

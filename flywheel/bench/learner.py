@@ -24,7 +24,7 @@ from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import MODALITY, BenchData
 from flywheel.modalities import get_modality
 from flywheel.networks.classifier import Classifier
-from flywheel.train.loop import LoopConfig, _train_epoch, evaluate, table_batches, table_slices
+from flywheel.train.loop import WorkerConfig, _train_epoch, evaluate, table_batches, table_slices
 
 F32 = npt.NDArray[np.float32]
 SCORE_BATCH = 256  # inference batch: no gradients, so larger than the training batch
@@ -44,7 +44,7 @@ class Learner:
 
     def __init__(self, config: BenchConfig, data: BenchData) -> None:
         self.modality = get_modality(MODALITY)
-        self.loop = LoopConfig(
+        self.loop = WorkerConfig(
             modality=MODALITY,
             arch=data.arch,
             class_names=data.class_names,

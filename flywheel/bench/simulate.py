@@ -41,8 +41,10 @@ class CurvePoint:
     accuracy: float
 
 
-class SimulatedAnnotator:
-    """Answers every task from the ground truth: a perfect, instant annotator."""
+class Oracle:
+    """Answers every pick from the ground truth: a perfect, instant annotator with no
+    queue between (the textbook active-learning setting). Not a vendor: the one
+    simulated vendor, which works through the HTTP API, is ``flywheel.sim``'s."""
 
     def __init__(self, truth: IntArray) -> None:
         self._truth = truth  # (P,) class index per pool sample
@@ -79,7 +81,7 @@ class Answers:
     weak_labels: IntArray | None = None  # the strategy sees no weak labels here
 
     def __init__(self, data: BenchData, init: IntArray) -> None:
-        self._annotator = SimulatedAnnotator(data.pool_labels)
+        self._annotator = Oracle(data.pool_labels)
         self.answered, self.labels = init, self._annotator.answer(init)  # (A,), (A,)
 
     def answer(self, picks: IntArray) -> None:
@@ -199,7 +201,7 @@ def full_data_accuracy(data: BenchData, learner: Learner, seed: int, progress: P
     """Test accuracy of the same training on the whole pool, every label answered."""
     start = time.monotonic()
     everything = np.arange(data.pool_size)
-    answers = SimulatedAnnotator(data.pool_labels).answer(everything)
+    answers = Oracle(data.pool_labels).answer(everything)
     net = learner.fit(training_rows(data.pool, everything, answers), seed * 10_000 + 9_999)
     accuracy = learner.accuracy(net, data.test)
     progress(

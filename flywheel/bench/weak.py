@@ -26,8 +26,8 @@ from flywheel.bench.learner import Learner
 from flywheel.bench.simulate import (
     CurvePoint,
     IntArray,
+    Oracle,
     Progress,
-    SimulatedAnnotator,
     initial_labels,
     run_rounds,
     training_rows,
@@ -87,7 +87,7 @@ class WeakPool:
         )
         self.labels = self.weak.copy()  # (P,) what training reads
         self.answered = np.zeros(0, np.int64)  # (A,) pool indices answered so far
-        self._annotator = SimulatedAnnotator(data.pool_labels)
+        self._annotator = Oracle(data.pool_labels)
 
     @property
     def weak_labels(self) -> IntArray:

@@ -7,7 +7,9 @@ vendor API, which only records feedback, does not import the trainer:
 - ``run_loop(settings, LoopConfig(queue=...), on_idle=None, echo=None)`` -> ``LoopSummary``
 - ``GateConfig``, ``evaluate_gates``, ``gate_candidate``, ``load_blocklist``
 - ``FeedbackReport``, ``record_feedback``
-- ``ModelHistory``; ``read_status``; ``SimulatedVendor``, ``SimulatedAnnotator``
+- ``ModelHistory``; ``read_status``
+
+The simulated vendor that answers while the loop waits is ``flywheel.sim``'s.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ if TYPE_CHECKING:
         load_blocklist,
     )
     from flywheel.loop.registry import ModelHistory
-    from flywheel.loop.simulate import SimulatedAnnotator, SimulatedVendor
     from flywheel.loop.status import Status, read_status
 
 _WHERE = {
@@ -48,8 +49,6 @@ _WHERE = {
     "gate_candidate": "gates",
     "load_blocklist": "gates",
     "ModelHistory": "registry",
-    "SimulatedAnnotator": "simulate",
-    "SimulatedVendor": "simulate",
     "Status": "status",
     "read_status": "status",
 }
@@ -65,8 +64,6 @@ __all__ = [
     "MediaRejectedError",
     "ModelHistory",
     "RoundSummary",
-    "SimulatedAnnotator",
-    "SimulatedVendor",
     "Status",
     "evaluate_gates",
     "gate_candidate",

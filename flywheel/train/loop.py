@@ -42,7 +42,7 @@ REPLAY_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
-class LoopConfig:
+class WorkerConfig:
     """What every worker needs besides the data (which travels by object reference)."""
 
     modality: str
@@ -58,7 +58,7 @@ class LoopConfig:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
-    """Ray Train entry point. ``config``: loop (LoopConfig), n_train (rows of the whole
+    """Ray Train entry point. ``config``: loop (WorkerConfig), n_train (rows of the whole
     training set), init_state (object ref to the starting state dict), progress (a
     ``ray.util.queue.Queue`` or None); the ``train`` and ``eval`` datasets come from
     Ray Train. Returns the checkpoint bytes on rank 0."""
@@ -66,7 +66,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
     import ray.train
     import ray.train.torch
 
-    cfg: LoopConfig = config["loop"]
+    cfg: WorkerConfig = config["loop"]
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     torch.manual_seed(cfg.seed * 1009 + rank)  # dropout masks: one stream per rank and seed
@@ -214,7 +214,7 @@ def _train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     modality: Modality,
-    cfg: LoopConfig,
+    cfg: WorkerConfig,
     batches: Iterable[pa.Table],
     steps: int,
     device: torch.device,
@@ -242,7 +242,7 @@ def _train_epoch(
 def evaluate(
     net: Classifier,
     modality: Modality,
-    cfg: LoopConfig,
+    cfg: WorkerConfig,
     rows: Iterable[pa.Table],
     device: torch.device,
 ) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from flywheel.taxonomy import Taxonomy
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object
 from flywheel.train.data import TrainingData, read_training_data
 from flywheel.train.errors import NoTrainingDataError, TrainError
-from flywheel.train.loop import LoopConfig, train_loop_per_worker
+from flywheel.train.loop import WorkerConfig, train_loop_per_worker
 from flywheel.train.metrics import format_confusion
 from flywheel.train.registry import Models, model_row
 from flywheel.train.stream import MediaSource, dataset_factory, worker_cpus
@@ -291,7 +291,7 @@ def _fit(
 
     progress = Queue(actor_options={"num_cpus": 0})
     modality = get_modality(start.data.modality)
-    loop = LoopConfig(
+    loop = WorkerConfig(
         modality=start.data.modality,
         arch=start.arch,
         class_names=start.data.class_names,

@@ -30,7 +30,7 @@ def test_public_names() -> None:
         "BenchConfig",
         "BenchResult",
         "CurvePoint",
-        "SimulatedAnnotator",
+        "Oracle",
         "TARGETS",
         "labels_to_target",
         "run_benchmark",

@@ -27,8 +27,8 @@ import pytest
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
-from flywheel.loop.simulate import SimulatedVendor
 from flywheel.loop.state import open_loop_engine, read_rounds
+from flywheel.sim import SimulatedVendor
 from tests.loop.conftest import Template, cli_subprocess
 from tests.queue.conftest import ApiServer
 

@@ -14,8 +14,8 @@ from flywheel.loop.config import LoopConfig
 from flywheel.loop.controller import run_loop
 from flywheel.loop.gates import GateConfig
 from flywheel.loop.registry import ModelHistory
-from flywheel.loop.simulate import SimulatedAnnotator, SimulatedVendor
 from flywheel.loop.state import open_loop_engine, read_rounds, read_state
+from flywheel.sim import SimulatedAnnotator, SimulatedVendor
 from tests.loop.conftest import TRAIN, Template
 from tests.queue.conftest import ApiServer
 

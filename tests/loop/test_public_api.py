@@ -19,8 +19,6 @@ def test_public_names() -> None:
         "MediaRejectedError",
         "ModelHistory",
         "RoundSummary",
-        "SimulatedAnnotator",
-        "SimulatedVendor",
         "Status",
         "evaluate_gates",
         "gate_candidate",
