@@ -23,6 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,7 +33,10 @@ from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
 from flywheel.lake.filters import equal
 from flywheel.sample_data import SampleFolder, lump_classes, write_digits_folder
-from flywheel.sim import Annotator, SimulatedVendor
+from flywheel.sim import SimulatedAnnotator, SimulatedVendor
+
+if TYPE_CHECKING:
+    from flywheel.loop.config import LoopConfig
 
 QUEUE = "digits"
 MIXED = "seven-or-one"  # feed-b's one class for two real digits
@@ -55,12 +59,12 @@ class DemoConfig:
     n_gold: int = 40
     # Five people, so a disputed task can always reach the 2K+1 distinct answers that
     # consensus may ask for.
-    annotators: tuple[Annotator, ...] = (
-        Annotator("ann-ada", 0.02),
-        Annotator("ann-bo", 0.05),
-        Annotator("ann-cy", 0.45),  # the bad one: the gold tasks must catch them
-        Annotator("ann-dee", 0.03),
-        Annotator("ann-eve", 0.04),
+    annotators: tuple[SimulatedAnnotator, ...] = (
+        SimulatedAnnotator("ann-ada", 0.02),
+        SimulatedAnnotator("ann-bo", 0.05),
+        SimulatedAnnotator("ann-cy", 0.45),  # the bad one: the gold tasks must catch them
+        SimulatedAnnotator("ann-dee", 0.03),
+        SimulatedAnnotator("ann-eve", 0.04),
     )
     seed: int = 7
     modality: str = "image"  # or "audio": spoken keywords instead of digits
@@ -185,35 +189,6 @@ class ApiThread:
         self.thread.join(timeout=10)
 
 
-class VendorThread:
-    """The simulated vendor, polling the queue and answering until stopped."""
-
-    def __init__(self, vendor: SimulatedVendor, poll_s: float = 1.0) -> None:
-        self.vendor, self.poll_s = vendor, poll_s
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            while not self.stop.is_set():
-                before = self.vendor.stats.answers
-                self.vendor.work()
-                if self.vendor.stats.answers == before:
-                    self.stop.wait(self.poll_s)
-        except BaseException as err:  # surfaced by the demo, not swallowed
-            self.error = err
-
-    def __enter__(self) -> VendorThread:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        self.vendor.close()
-
-
 @dataclass
 class RoundResult:
     round: int
@@ -230,6 +205,7 @@ def _say(line: str) -> None:
 
 def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> str:
     """The queue, its gold answers (clean pool digits), and the vendor's token."""
+    from flywheel.queue.export import export_labels
     from flywheel.queue.store import add_vendor, create_queue, open_engine
     from flywheel.queue.tasks import add_gold
 
@@ -250,6 +226,9 @@ def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> 
         )
         gold = [{"sample_id": s, "label": data.truth[s]} for s in gold_ids]
         add_gold(engine, config.queue, gold)
+        # Gold answers are facts from the start: in the lake before the first model, so
+        # the loop does not count them as a round's worth of new labels.
+        export_labels(Lake(settings), engine)
         return add_vendor(engine, "acme-labelling", [config.queue])
     finally:
         engine.dispose()
@@ -266,69 +245,50 @@ def train_model(settings: Settings, config: DemoConfig, parent: str | None) -> t
     return summary.version, float(summary.metrics["accuracy"])
 
 
-def gate(settings: Settings, version: str) -> tuple[str, str]:
-    """Run the promotion gates on ``version``; records and returns (status, reason)."""
-    from flywheel.loop.gates import GateConfig, gate_candidate
-    from flywheel.train.registry import Models
+def loop_config(config: DemoConfig) -> LoopConfig:
+    """The controller's settings for the demo's rounds: a batch of ``budget`` picks at a
+    time (a new one only when the queue is empty), a round once half a batch has come
+    back as labels, the first model's training settings, gates against the best model."""
+    from flywheel.loop.config import LoopConfig
+    from flywheel.loop.gates import GateConfig
 
-    lake = Lake(settings)
-    row = Models.read(lake).get(version)
-    result = gate_candidate(lake, row, GateConfig(tolerance=0.01))
-    return result.status, result.reason
-
-
-def one_round(
-    settings: Settings, config: DemoConfig, vendor: VendorThread, round_: int
-) -> RoundResult:
-    """score -> select -> (vendor leases and answers over HTTP) -> export -> retrain -> gate."""
-    from flywheel.queue.export import export_labels
-    from flywheel.queue.store import open_engine
-    from flywheel.score import ScoreConfig, score
-    from flywheel.selection import SelectConfig, select
-
-    _say(f"\n== round {round_}")
-    _say(score(settings, ScoreConfig(mc_passes=0)).lines()[0])
-    for line in select(
-        settings, SelectConfig(config.strategy, config.budget, queue=config.queue, seed=round_)
-    ).lines():
-        _say(line)
-    _wait_for_answers(settings, vendor, config.queue)
-    engine = open_engine(settings.catalog_uri)
-    try:
-        exported = export_labels(Lake(settings), engine)
-    finally:
-        engine.dispose()
-    _say(exported.line())
-    n_labels = Lake(settings).read("labels", columns=["sample_id"]).num_rows
-    version, acc = train_model(settings, config, parent="promoted")
-    status, reason = gate(settings, version)
-    _say(f"gate {version}: {status} ({reason})")
-    return RoundResult(round_, version, status, acc, n_labels, reason)
+    return LoopConfig(
+        queue=config.queue,
+        strategy=config.strategy,
+        budget=config.budget,
+        min_new_labels=max(1, config.budget // 2),
+        low_water=0,
+        rounds=config.rounds,
+        poll_s=1.0,
+        max_idle_s=300,
+        epochs=config.epochs,
+        batch_size=32,
+        lr=3e-3,
+        seed=config.seed,
+        mc_passes=0,
+        gates=GateConfig(tolerance=0.01),
+    )
 
 
-def _wait_for_answers(
-    settings: Settings, vendor: VendorThread, queue: str = QUEUE, timeout_s: float = 300
-) -> None:
-    """Until the queue has nothing open or leased (the vendor answered everything)."""
-    from flywheel.queue.stats import queue_stats
-    from flywheel.queue.store import open_engine
+def run_rounds(
+    settings: Settings, config: DemoConfig, vendor: SimulatedVendor, first: RoundResult
+) -> list[RoundResult]:
+    """The rounds through the product's controller (``run_loop``): score, select, the
+    vendor answering over HTTP whenever the loop waits, export, retrain from the promoted
+    model, gate; resumable and exactly-once like any loop."""
+    from flywheel.loop.controller import run_loop
 
-    engine = open_engine(settings.catalog_uri)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            if vendor.error is not None:
-                raise vendor.error
-            stats = queue_stats(engine, queue, refresh=False)[0]
-            if stats.open == 0 and stats.leased == 0:
-                _say(
-                    f"vendor: {vendor.vendor.stats.answers} answers so far; queue drained ({stats.done} tasks done)"
-                )
-                return
-            time.sleep(1.0)
-    finally:
-        engine.dispose()
-    raise TimeoutError(f"the simulated vendor did not drain queue {queue!r} in {timeout_s:.0f}s")
+    summary = run_loop(settings, loop_config(config), on_idle=vendor.answer_all, echo=_say)
+    if len(summary.rounds) < config.rounds:
+        raise ConfigError(f"the demo's loop stopped after {len(summary.rounds)} of "
+                          f"{config.rounds} rounds: {summary.stopped}")  # fmt: skip
+    _say(f"vendor: {vendor.stats.answers} answers in {vendor.stats.leases} leases")
+    results, labels = [], first.labels
+    for r in summary.rounds:
+        labels += r.new_labels
+        accuracy = float("nan") if r.accuracy is None else r.accuracy
+        results.append(RoundResult(r.round, r.version, r.decision, accuracy, labels, r.reason))
+    return results
 
 
 def annotator_lines(
@@ -380,7 +340,7 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
         f"weak labels are right for {weak_label_accuracy(settings, data):.0%} of the labelled pool"
     )
     token = setup_annotation(settings, data, config)
-    _say("\n== first model, on weak labels")
+    _say("\n== first model, on weak labels (and the gold answers)")
     version, acc = train_model(settings, config, parent=None)
     results = [RoundResult(0, version, "promoted", acc, config.n_gold, "first model")]
     with ApiThread(settings) as api:
@@ -389,9 +349,12 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
         vendor = SimulatedVendor(
             api.url, token, config.queue, data.truth, config.annotators, seed=config.seed
         )
-        with VendorThread(vendor) as worker:
-            for round_ in range(1, config.rounds + 1):
-                results.append(one_round(settings, config, worker, round_))
+        try:
+            if config.rounds:
+                _say("\n== rounds, run by the loop's controller")
+                results += run_rounds(settings, config, vendor, results[0])
+        finally:
+            vendor.close()
     lines, annotators = annotator_lines(settings, config.queue)
     _say("\n== label quality")
     for line in lines:
