@@ -31,6 +31,7 @@ from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import gate_candidate
 from flywheel.loop.registry import ModelHistory
 from flywheel.loop.state import LoopStore, Round, open_loop_engine
+from flywheel.queue.tasks import open_tasks
 
 Echo = Callable[[str], None]
 IdleHook = Callable[[], object]  # returns truthy when it did something (answered tasks)
@@ -90,7 +91,7 @@ def run_loop(
     get_strategy(config.strategy)  # an unknown name fails here, listing the known ones
     engine = open_loop_engine(settings)
     try:
-        steps.open_tasks(engine, config.queue)  # the queue exists
+        open_tasks(engine, config.queue)  # the queue exists
         store = LoopStore(engine, config.name, config.stale_after_s)
         store.claim()
         summary = _run_claimed(settings, config, store, engine, on_idle, echo or print)
@@ -197,7 +198,7 @@ class _Controller:
 
     def tick(self, summary: LoopSummary) -> bool:
         """One pass; True when it did anything."""
-        depth = steps.open_tasks(self.engine, self.config.queue)
+        depth = open_tasks(self.engine, self.config.queue)
         self.phase("export")
         exported = steps.export(self.lake, self.engine, self.pause)
         did = bool(exported.annotations or exported.labels)

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.compute as pc
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
 from flywheel.lake.filters import equal
-from flywheel.queue import tables as t
 from flywheel.queue.export import ExportResult, export_labels
-from flywheel.queue.store import get_queue, run_transaction
-from flywheel.queue.tasks import enqueue
+from flywheel.queue.tasks import clean_prefill, enqueue, scrub_prefills
 
 Echo = Callable[[str], None]
 SCORE_ATTEMPTS = 3
@@ -62,24 +60,6 @@ def new_labels_since(
 def _labels_snapshot(model: Mapping[str, Any]) -> int | None:
     snap = json.loads(model["snapshot_ids"]).get("labels")
     return None if snap is None else int(snap)
-
-
-def open_tasks(engine: Engine, queue: str) -> int:
-    """Tasks of ``queue`` still waiting for answers (gold copies aside)."""
-
-    def work(conn: Any) -> int:
-        q = get_queue(conn, queue)
-        return int(
-            conn.execute(
-                select(func.count()).where(
-                    t.tasks.c.queue_id == q.id,
-                    t.tasks.c.status == "open",
-                    t.tasks.c.is_gold.is_(False),
-                )
-            ).scalar_one()
-        )
-
-    return run_transaction(engine, work)
 
 
 def ensure_scored(
@@ -149,47 +129,6 @@ def pa_set(values: Iterable[str]) -> Any:
     return pa.array(sorted(values), pa.string())
 
 
-def scrub_prefills(engine: Engine, queue: str, blocklist: frozenset[str]) -> int:
-    """Take blocklisted classes off the prefill of the queue's open label tasks (a
-    blocklisted class is never suggested to an annotator). Returns tasks changed."""
-    if not blocklist:
-        return 0
-
-    def work(conn: Any) -> int:
-        q = get_queue(conn, queue)
-        rows = conn.execute(
-            select(t.tasks.c.id, t.tasks.c.prefill).where(
-                t.tasks.c.queue_id == q.id,
-                t.tasks.c.status == "open",
-                t.tasks.c.kind == "label",
-                t.tasks.c.prefill.is_not(None),
-            )
-        ).all()
-        changed = 0
-        for row in rows:
-            clean = _clean_prefill(row.prefill, blocklist)
-            if clean != row.prefill:
-                conn.execute(t.tasks.update().where(t.tasks.c.id == row.id).values(prefill=clean))
-                changed += 1
-        return changed
-
-    return run_transaction(engine, work)
-
-
-def _clean_prefill(prefill: dict[str, Any], blocklist: frozenset[str]) -> dict[str, Any]:
-    """The prefill without blocklisted classes: the label moves to the best other class.
-
-    >>> _clean_prefill({"label": "b", "confidence": .6, "top_k": [["b", .6], ["a", .3]]},
-    ...                frozenset({"b"}))
-    {'label': 'a', 'confidence': 0.3, 'top_k': [['a', 0.3]]}
-    """
-    top_k = [pair for pair in prefill.get("top_k") or [] if pair[0] not in blocklist]
-    if prefill.get("label") not in blocklist:
-        return {**prefill, "top_k": top_k}
-    best = top_k[0] if top_k else (None, None)
-    return {**prefill, "label": best[0], "confidence": best[1], "top_k": top_k}
-
-
 def requeue_last_batch(
     settings: Settings, lake: Lake, engine: Engine, queue: str, blocklist: frozenset[str]
 ) -> int:
@@ -213,7 +152,7 @@ def _task_item(row: Mapping[str, Any], blocklist: frozenset[str]) -> dict[str, A
             "top_k": [[x["label"], x["prob"]] for x in row["top_k"] or []],
         }
         if row["kind"] == "label":
-            prefill = _clean_prefill(prefill, blocklist)
+            prefill = clean_prefill(prefill, blocklist)
     if row["kind"] == "verify" and row["weak_label"] is not None:
         prefill = {**(prefill or {}), "label": row["weak_label"]}  # "is this <weak label>?"
     return {

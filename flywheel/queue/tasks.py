@@ -314,3 +314,74 @@ def add_gold(engine: Engine, queue: str, items: Iterable[Mapping[str, Any]]) -> 
         return added
 
     return run_transaction(engine, work)
+
+
+def open_tasks(engine: Engine, queue: str) -> int:
+    """Tasks of ``queue`` still waiting for answers (gold copies aside)."""
+
+    def work(conn: Any) -> int:
+        q = get_queue(conn, queue)
+        return int(
+            conn.execute(
+                select(func.count()).where(
+                    t.tasks.c.queue_id == q.id,
+                    t.tasks.c.status == "open",
+                    t.tasks.c.is_gold.is_(False),
+                )
+            ).scalar_one()
+        )
+
+    return run_transaction(engine, work)
+
+
+def queued_sample_ids(engine: Engine) -> set[str]:
+    """Samples that have a task in any queue (gold copies aside); empty before the
+    first queue exists."""
+    from sqlalchemy import inspect
+
+    if not inspect(engine).has_table(t.tasks.name):
+        return set()
+    with engine.connect() as conn:
+        query = select(t.tasks.c.sample_id).where(t.tasks.c.is_gold.is_(False))
+        return {row.sample_id for row in conn.execute(query)}
+
+
+def scrub_prefills(engine: Engine, queue: str, blocklist: frozenset[str]) -> int:
+    """Take blocklisted classes off the prefill of the queue's open label tasks (a
+    blocklisted class is never suggested to an annotator). Returns tasks changed."""
+    if not blocklist:
+        return 0
+
+    def work(conn: Any) -> int:
+        q = get_queue(conn, queue)
+        rows = conn.execute(
+            select(t.tasks.c.id, t.tasks.c.prefill).where(
+                t.tasks.c.queue_id == q.id,
+                t.tasks.c.status == "open",
+                t.tasks.c.kind == "label",
+                t.tasks.c.prefill.is_not(None),
+            )
+        ).all()
+        changed = 0
+        for row in rows:
+            clean = clean_prefill(row.prefill, blocklist)
+            if clean != row.prefill:
+                conn.execute(t.tasks.update().where(t.tasks.c.id == row.id).values(prefill=clean))
+                changed += 1
+        return changed
+
+    return run_transaction(engine, work)
+
+
+def clean_prefill(prefill: dict[str, Any], blocklist: frozenset[str]) -> dict[str, Any]:
+    """The prefill without blocklisted classes: the label moves to the best other class.
+
+    >>> clean_prefill({"label": "b", "confidence": .6, "top_k": [["b", .6], ["a", .3]]},
+    ...                frozenset({"b"}))
+    {'label': 'a', 'confidence': 0.3, 'top_k': [['a', 0.3]]}
+    """
+    top_k = [pair for pair in prefill.get("top_k") or [] if pair[0] not in blocklist]
+    if prefill.get("label") not in blocklist:
+        return {**prefill, "top_k": top_k}
+    best = top_k[0] if top_k else (None, None)
+    return {**prefill, "label": best[0], "confidence": best[1], "top_k": top_k}

@@ -38,18 +38,13 @@ def predictions(lake: Lake, version: str, columns: Sequence[str]) -> pa.Table:
 
 def known_sample_ids(lake: Lake, settings: Settings) -> set[str]:
     """Samples already labelled (the lake's labels) or queued (the queue database)."""
-    known = set(lake.read("labels", columns=["sample_id"]).column("sample_id").to_pylist())
-    from sqlalchemy import inspect, select
-
-    from flywheel.queue import tables
     from flywheel.queue.store import open_engine
+    from flywheel.queue.tasks import queued_sample_ids
 
+    known = set(lake.read("labels", columns=["sample_id"]).column("sample_id").to_pylist())
     engine = open_engine(settings.catalog_uri)
     try:
-        if inspect(engine).has_table(tables.tasks.name):
-            with engine.connect() as conn:
-                query = select(tables.tasks.c.sample_id).where(tables.tasks.c.is_gold.is_(False))
-                known.update(row.sample_id for row in conn.execute(query))
+        known.update(queued_sample_ids(engine))
     finally:
         engine.dispose()
     return known

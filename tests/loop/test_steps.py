@@ -15,13 +15,14 @@ import flywheel.loop.config
 import flywheel.loop.evaluation
 import flywheel.loop.gates
 import flywheel.loop.registry
-import flywheel.loop.steps
+import flywheel.queue.tasks
 from flywheel.config import Settings
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.loop import steps
 from flywheel.loop.state import open_loop_engine
 from flywheel.queue import create_queue, enqueue
 from flywheel.queue import tables as t
+from flywheel.queue.tasks import open_tasks, scrub_prefills
 
 SAMPLES = [f"{i:064x}" for i in range(1, 7)]
 
@@ -108,7 +109,7 @@ def test_picks_a_crash_left_unqueued_are_queued_once(settings: Settings) -> None
     moved = prefills[SAMPLES[2]]  # the blocklisted top class gave way to the next one
     assert moved["label"] == "cat" and [c for c, _ in moved["top_k"]] == ["cat"]
     assert moved["confidence"] == pytest.approx(0.2)
-    assert steps.open_tasks(engine, "q") == 5
+    assert open_tasks(engine, "q") == 5
     engine.dispose()
 
 
@@ -125,8 +126,8 @@ def test_blocklisted_classes_leave_open_label_prefills(settings: Settings) -> No
             {"sample_id": SAMPLES[2], "kind": "verify", "prefill": prefill},
         ],
     )
-    assert steps.scrub_prefills(engine, "q", frozenset({"dog"})) == 2
-    assert steps.scrub_prefills(engine, "q", frozenset({"dog"})) == 0
+    assert scrub_prefills(engine, "q", frozenset({"dog"})) == 2
+    assert scrub_prefills(engine, "q", frozenset({"dog"})) == 0
     prefills = _prefills(engine)
     assert prefills[SAMPLES[0]] == {"label": "eel", "confidence": 0.3, "top_k": [["eel", 0.3]]}
     assert prefills[SAMPLES[1]]["label"] == "eel" and prefills[SAMPLES[1]]["top_k"] == [
@@ -143,7 +144,7 @@ def test_blocklisted_classes_leave_open_label_prefills(settings: Settings) -> No
         flywheel.loop.evaluation,
         flywheel.loop.gates,
         flywheel.loop.registry,
-        flywheel.loop.steps,
+        flywheel.queue.tasks,  # the prefill scrub the loop applies
     ],
 )
 def test_docstring_examples(module: object) -> None:
