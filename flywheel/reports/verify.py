@@ -11,26 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake import Lake
 from flywheel.reports import lakeview
 from flywheel.reports.clusters import ClassSplit, SplitConfig
 from flywheel.reports.embeddings import analyse_splits, embedding_matrix
-from flywheel.selection.pool import build_pool, known_sample_ids, pool_samples, predictions
-from flywheel.selection.run import (
-    SelectConfig,
-    SelectSummary,
-    _enqueue,
-    _next_round,
-    _rows,
-    commit_selection,
-)
-from flywheel.strategies import Selection
+from flywheel.selection.run import SelectSummary
+from flywheel.selection.verify import select_for_verification
 
 
 def parse_cluster_ref(text: str) -> tuple[str, int]:
@@ -69,7 +57,7 @@ def verify_cluster(settings: Settings, config: VerifyClusterConfig) -> SelectSum
     lake = Lake(settings)
     row = lakeview.model_row(lake, config.model)
     assert row is not None  # required: a missing model raises
-    version, class_names = row["version"], list(row["class_names"])
+    version = row["version"]
     _check_queue_label(settings, config.queue, config.class_name)
     split = class_split(settings, version, config.class_name, config.split)
     if config.group > len(split.groups):
@@ -78,31 +66,8 @@ def verify_cluster(settings: Settings, config: VerifyClusterConfig) -> SelectSum
             f"of {version}; pick 1..{len(split.groups)} (see `flywheel embeddings`)"
         )
     members = split.groups[config.group - 1].members  # most typical first
-    known = known_sample_ids(lake, settings)
-    fresh = [m for m in members if m not in known][: config.budget]
-    samples = pool_samples(lake, row["modality"])
-    samples = samples.filter(
-        pc.is_in(samples.column("sample_id"), value_set=pa.array(fresh, type=pa.string()))
-    )
-    preds = predictions(lake, version, ["probs"])
-    pool, pool_rows = build_pool(samples, preds, ("probs",), class_names)
-    position = {sid: i for i, sid in enumerate(pool.sample_ids.tolist())}
-    indices = np.array([position[s] for s in fresh if s in position], dtype=np.int64)
-    scores = 1.0 - np.arange(len(indices)) / max(1, len(indices))  # typical first
     strategy = f"split-cluster({config.class_name}:{config.group})"
-    selection = Selection.from_picks(pool, indices, scores, strategy)
-    round_ = _next_round(lake)
-    select_config = SelectConfig(strategy, max(1, len(indices)), config.queue, version)
-    picks = _rows(
-        selection, round_, version, "verify", pool_rows, preds, class_names, select_config
-    )
-    skipped = len(members) - len([m for m in members if m not in known])
-    summary = SelectSummary(round_, strategy, version, len(members), skipped, picks, config.queue)
-    if picks.num_rows:
-        summary.picks = picks = commit_selection(lake, picks)
-        summary.round = int(picks["round"][0].as_py())
-        _enqueue(settings, config.queue, picks, summary)
-    return summary
+    return select_for_verification(settings, members, strategy, config.queue, row, config.budget)
 
 
 def class_split(
