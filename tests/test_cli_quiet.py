@@ -2,7 +2,8 @@
 train print flywheel's own lines and progress bars only, Ray's output goes to the log
 file the last line names, and training reports one line per epoch, the confusion
 matrix once, and what promotes a candidate. Then the verbs that follow a first model:
-queue labels from the promoted model, the export summary as a sentence."""
+queue labels from the promoted model, score and select as quiet, the export summary as
+a sentence."""
 
 from __future__ import annotations
 
@@ -80,6 +81,15 @@ def test_ingest_and_train_are_quiet_beside_another_ray(
     # A queue takes its labels from the promoted model when none are given.
     out, _ = flywheel(root, "queue", "create", "digits")
     assert out.startswith("created queue digits: 10 labels")
+    # Scoring (Ray Data, the loudest part of Ray before) and selection are quiet too.
+    out, err = flywheel(root, "score", "--mc-passes", "0")
+    quiet(out, err, root)
+    assert out.startswith("score with m0001: ")
+    out, err = flywheel(
+        root, "select", "--strategy", "margin", "--budget", "5", "--queue", "digits"
+    )
+    assert not RAY_NOISE.search(out + err) and err == "", err  # select starts no Ray at all
+    assert "\nselect round 1: 5 of " in out and "queue digits: 5 tasks added" in out, out
     out, _ = flywheel(root, "export-labels")
     assert out == "exported 0 annotations and 0 labels (watermarks: annotation 0, label 0)\n"
 
