@@ -9,16 +9,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.expressions import And
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
-from flywheel.lake.filters import equal
+from flywheel.lake.filters import among, equal
 from flywheel.strategies import Pool
 
 
-def pool_samples(lake: Lake, modality: str | None) -> pa.Table:
-    """sample_id, weak_label of every pool sample (of ``modality`` when given)."""
+def pool_samples(
+    lake: Lake, modality: str | None, sample_ids: Sequence[str] | None = None
+) -> pa.Table:
+    """sample_id, weak_label of every pool sample (of ``modality`` when given; only
+    those of ``sample_ids`` when given, read by the scan's filter, not after it)."""
     where = equal(split="pool", **({"modality": modality} if modality else {}))
+    if sample_ids is not None:
+        where = And(where, among("sample_id", sample_ids))
     return lake.read("samples", columns=["sample_id", "weak_label"], row_filter=where)
 
 

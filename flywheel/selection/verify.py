@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
@@ -45,10 +43,7 @@ def select_for_verification(
     known = known_sample_ids(lake, settings)
     unknown = [m for m in members if m not in known]
     fresh = unknown[:budget]
-    samples = pool_samples(lake, str(model["modality"]))
-    samples = samples.filter(
-        pc.is_in(samples.column("sample_id"), value_set=pa.array(fresh, type=pa.string()))
-    )
+    samples = pool_samples(lake, str(model["modality"]), fresh)
     preds = predictions(lake, version, ["probs"])
     pool, pool_rows = build_pool(samples, preds, ("probs",), class_names)
     position = {sid: i for i, sid in enumerate(pool.sample_ids.tolist())}
