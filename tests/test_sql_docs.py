@@ -49,8 +49,9 @@ def _ingest(settings: Settings, dest: Path) -> dict[str, str]:
     }
 
 
-def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> None:
-    """ann-a answers right, ann-b wrong; four gold samples mixed in."""
+def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> int | None:
+    """ann-a answers right, ann-b wrong; four gold samples mixed in. Exported twice, half
+    the turns each; returns the labels snapshot of the first export."""
     from flywheel.queue import answers, leasing, store
     from flywheel.queue.export import export_labels
     from flywheel.queue.tasks import add_gold, enqueue
@@ -66,6 +67,7 @@ def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> None
     # the gold copies in a lease is its own (random) business, and both annotators must
     # answer some gold.
     served = {True: 0, False: 0}
+    first: int | None = None
     for turn in range(6):
         with store.transaction(engine) as conn:
             vendor = store.authenticate(conn, token)
@@ -81,12 +83,19 @@ def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> None
                 given.append(answers.Answer(task.task_id, who, label, False, f"k{turn}-{i}"))
             if given:
                 answers.submit(conn, vendor, got.lease_id, given)
+        if turn == 1:
+            export_labels(Lake(settings), engine)
+            first = Lake(settings).current_snapshot_id("labels")
     export_labels(Lake(settings), engine)
     engine.dispose()
+    return first
 
 
-def _models_and_predictions(settings: Settings, truth: dict[str, str], ids: list[str]) -> None:
-    """m0001 (promoted first) predicts the weak label; m0002 the truth, and is promoted."""
+def _models_and_predictions(
+    settings: Settings, truth: dict[str, str], ids: list[str], trained_on: int | None
+) -> None:
+    """m0001 (promoted first) predicts the weak label; m0002 the truth, and is promoted.
+    m0002 was trained on the labels of the first export (``trained_on``)."""
     from flywheel.lake.state import sync_model_events
     from flywheel.loop.registry import record_decision
 
@@ -97,6 +106,8 @@ def _models_and_predictions(settings: Settings, truth: dict[str, str], ids: list
         per_class = {c: {"f1": f1 if c != classes[0] else 0.7} for c in classes}
         row.update(class_names=classes, metrics=json.dumps({"per_class": per_class}))
         row.update(created_at=datetime.now(UTC), accuracy=f1)
+        if version == "m0002":
+            row.update(snapshot_ids=json.dumps({"labels": trained_on}))
         lake.commit("models", pa.Table.from_pylist([row], TABLE_SCHEMAS["models"]), {})
         sync_model_events(lake)
     record_decision(lake, lake.read("models", row_filter="version == 'm0002'").to_pylist()[0],
@@ -120,8 +131,8 @@ def small_lake(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings.root.mkdir(parents=True)
     truth = _ingest(settings, base / "digits")
     ids = sorted(Lake(settings).read("samples", columns=["sample_id"])["sample_id"].to_pylist())
-    _annotate(settings, truth, ids)
-    _models_and_predictions(settings, truth, ids)
+    first_export = _annotate(settings, truth, ids)
+    _models_and_predictions(settings, truth, ids, first_export)
     return settings
 
 
@@ -160,9 +171,72 @@ def test_every_state_table_has_one_row_per_key(small_lake: Settings, name: str) 
     assert row["ok"] and row["n"] > 0
 
 
-def test_the_readme_sql_examples_run(small_lake: Settings) -> None:
+def readme_sql() -> list[tuple[tuple[str, ...], str]]:
+    """The README's SQL examples: (``flywheel sql`` options, query) of each shell line, and
+    ``(("python",), query)`` for each ``flywheel.sql(...)`` call."""
     readme = (REPO / "README.md").read_text()
-    found = re.findall(r'flywheel sql "([^"]+)"', readme)
-    assert found
-    for query in found:
-        flywheel.sql(query, small_lake)  # raises QueryError when the README is stale
+    shell = re.findall(r'flywheel sql ((?:--[\w-]+ \S+ )*)"([^"]+)"', readme)
+    python = re.findall(r'flywheel\.sql\("([^"]+)"\)', readme)
+    return [(tuple(o.split()), q) for o, q in shell] + [(("python",), q) for q in python]
+
+
+def _cli_rows(settings: Settings, options: tuple[str, ...], query: str) -> list[dict[str, object]]:
+    from click.testing import CliRunner
+
+    from flywheel.cli import cli
+
+    args = ["--root", str(settings.root), "sql", *options, query, "--format", "json"]
+    result = CliRunner().invoke(cli, args, env={"FLYWHEEL_ROOT": None})
+    assert result.exit_code == 0, result.output
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def test_the_readme_sql_examples_return_what_it_says(small_lake: Settings) -> None:
+    """Each SQL line of the README answers what its text promises, run as written."""
+    lake = Lake(small_lake)
+    samples = lake.read("samples", columns=["sample_id", "weak_label"]).to_pylist()
+    events = {(e["version"], e["status"]) for e in lake.read("model_events").to_pylist()}
+    pinned = json.loads(
+        lake.read("models", row_filter="version == 'm0002'")["snapshot_ids"][0].as_py()
+    )
+    checked = set()
+    for options, query in readme_sql():
+        rows = (
+            flywheel.sql(query, small_lake).to_pylist()
+            if options == ("python",)
+            else _cli_rows(small_lake, options, query)
+        )
+        key = (options, query)
+        if query == "select weak_label, count(*) from samples group by 1":
+            counts = {r["weak_label"]: r["count_star()"] for r in rows}
+            want: dict[object, int] = {}
+            for row in samples:
+                want[row["weak_label"]] = want.get(row["weak_label"], 0) + 1
+            assert counts == want
+        elif query == "select version, status, accuracy, macro_f1, ece from models":
+            # "one row per version", with its current status
+            assert sorted((r["version"], r["status"]) for r in rows) == [
+                ("m0001", "promoted"),
+                ("m0002", "promoted"),
+            ]
+        elif query == "select version, status, reason, recorded_at from model_events":
+            # "every status change": m0002 was a candidate, then promoted
+            assert {(r["version"], r["status"]) for r in rows} == events
+            assert events == {("m0001", "promoted"), ("m0002", "candidate"), ("m0002", "promoted")}
+        elif query == "select sample_id, label, method, agreement from labels":
+            ids = [r["sample_id"] for r in rows]
+            assert len(ids) == len(set(ids)) > 0  # one consolidated label per sample
+        elif options == ("--as-of", "m0002") and query == "select count(*) from labels":
+            # "the data that model was trained on": the first export, not the current table
+            then = lake.read("labels", snapshot_id=pinned["labels"]).num_rows
+            assert rows == [{"count_star()": then}]
+            assert then < lake.read("labels").num_rows
+        elif options == ("python",) and query == "select * from samples where weak_label = 'three'":
+            threes = sum(1 for r in samples if r["weak_label"] == "three")
+            assert len(rows) == threes > 0
+            assert {r["weak_label"] for r in rows} == {"three"}
+        else:
+            pytest.fail(f"README SQL with no check here: flywheel sql {options} {query!r}")
+        checked.add(key)
+    assert len(checked) == 6, checked
