@@ -2,10 +2,10 @@
 to 127.0.0.1; with an address (``--ray-address``/``RAY_ADDRESS``) we join that cluster.
 
 Quiet by default: Ray's own output (its Python loggers, Ray Data's progress bars and
-execution notes, Ray Train's controller, the workers' stdout and stderr) goes to
-``ROOT/logs/ray-<time>.log`` and the workers' session logs, and the CLI names the file
-when the verb ends. ``Settings.verbose`` (``flywheel -v``) puts it all back on the
-terminal. See docs/decisions/cli-quiet-ray.md.
+execution notes, and the stdout and stderr of this job's workers and actors: Ray Train's
+controller and workers, Ray Data's tasks) goes to ``ROOT/logs/ray-<time>-<pid>.log``,
+and the CLI names the file when the verb ends. ``Settings.verbose`` (``flywheel -v``)
+puts it all back on the terminal. See docs/decisions/cli-quiet-ray.md.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import ray
+from ray._private.ray_logging import global_worker_stdstream_dispatcher as _DISPATCHER
+from ray._private.worker import filter_autoscaler_events
+from ray.experimental.tqdm_ray import RAY_TQDM_MAGIC
 
 from flywheel.config import Settings
 
@@ -25,7 +29,7 @@ _RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune", "ray.serve", "ray.ai
 
 # The log file this process writes Ray's output to (None: verbose, or Ray not started here).
 RAY_LOG: Path | None = None
-_handler: logging.Handler | None = None
+_handler: logging.FileHandler | None = None
 
 
 def ensure_ray(settings: Settings) -> None:
@@ -35,13 +39,16 @@ def ensure_ray(settings: Settings) -> None:
     if ray.is_initialized():
         return
     RAY_LOG = None
+    _DISPATCHER.remove_handler(_WE_WRITE)  # from an earlier quiet start in this process
     # Ray's own noise (token-auth notice, usage stats) is not flywheel's output.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if not settings.verbose:
         _quiet(settings.root / "logs")
     # -v shows Ray's INFO lines too (its start-up notice, Ray Train's progress).
     level = logging.INFO if settings.verbose else logging.WARNING
-    common = {"logging_level": level, "log_to_driver": RAY_LOG is None}
+    # Workers' output always streams to this process; when quiet, _workers_to_log then
+    # points that stream at the log file instead of the terminal.
+    common = {"logging_level": level, "log_to_driver": True}
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
     else:
@@ -56,6 +63,7 @@ def ensure_ray(settings: Settings) -> None:
     # API) finds this cluster, not another local instance started by someone else.
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     if RAY_LOG is not None:
+        _workers_to_log()
         _quiet_loggers()
         if "ray.data" in sys.modules:  # else the verb that imports it calls quiet_ray_data
             quiet_ray_data()
@@ -67,6 +75,7 @@ def _quiet(log_dir: Path) -> None:
     if _handler is not None:  # Ray started again in this process: a new file
         logging.getLogger("ray").removeHandler(_handler)
         _handler.close()
+        _handler = None
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         _handler = logging.FileHandler(log, encoding="utf-8")
@@ -97,6 +106,52 @@ def _divert_native_stderr(log: Path) -> None:
     os.close(log_fd)
     encoding = sys.stderr.encoding
     sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=encoding, errors="backslashreplace")
+
+
+# The names of Ray's handler that prints workers' output on the terminal and of ours.
+_RAY_PRINTS = "ray_print_logs"
+_WE_WRITE = "flywheel_ray_log"
+
+
+def _workers_to_log() -> None:
+    """Write the workers' and actors' stdout and stderr of this job to the log file
+    instead of the terminal.
+
+    With ``log_to_driver`` Ray's driver thread receives every line a worker of this job
+    prints (the log monitor tails the session's ``worker-*.out``/``.err`` files and
+    publishes them through the GCS) and hands each batch to the handlers of
+    ``global_worker_stdstream_dispatcher``; ``ray.init`` registers the one that prints
+    them. Swapping that handler for ours keeps the stream live (a killed verb has written
+    what came before) and Ray's own ``(Actor pid=N)`` prefixes. A private API of Ray 2.60
+    (pinned in pyproject.toml); tests/test_cli_quiet.py fails if it moves.
+    """
+    _DISPATCHER.remove_handler(_RAY_PRINTS)
+    _DISPATCHER.add_handler(_WE_WRITE, _write_worker_lines)
+
+
+def _write_worker_lines(batch: dict[str, Any]) -> None:
+    """One batch from the dispatcher: ``lines`` of one process (``pid``, and
+    ``actor_name`` or ``task_name``), written as Ray prints them, without colours."""
+    handler = _handler
+    if handler is None or handler.stream is None:
+        return
+    name = batch.get("actor_name") or batch.get("task_name") or ""
+    pid = batch.get("pid")
+    prefix = "" if pid in ("autoscaler", "raylet") else f"{name} pid=".lstrip()
+    ip = batch.get("ip")
+    where = "" if ip == batch.get("localhost") else f", ip={ip}"
+    lines = batch.get("lines", [])
+    if pid == "autoscaler":  # its whole status every few seconds: only events, as Ray does
+        lines = filter_autoscaler_events(lines)
+    # tqdm_ray's progress bars travel as JSON lines with a magic token: not for a file.
+    text = "".join(f"({prefix}{pid}{where}) {ln}\n" for ln in lines if RAY_TQDM_MAGIC not in ln)
+    if text:
+        handler.acquire()  # the same lock as the log records Ray's loggers write
+        try:
+            handler.stream.write(text)
+            handler.stream.flush()
+        finally:
+            handler.release()
 
 
 def _quiet_loggers() -> None:

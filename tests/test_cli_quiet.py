@@ -1,9 +1,9 @@
 """Quiet by default, through the real CLI beside another local Ray instance: ingest and
-train print flywheel's own lines and progress bars only, Ray's output goes to the log
-file the last line names, and training reports one line per epoch, the confusion
-matrix once, and what promotes a candidate. Then the verbs that follow a first model:
-queue labels from the promoted model, score and select as quiet, the export summary as
-a sentence."""
+train print flywheel's own lines and progress bars only, Ray's output (the workers' and
+actors' too: Ray Train's controller) goes to the log file the last line names, and
+training reports one line per epoch, the confusion matrix once, and what promotes a
+candidate. Then the verbs that follow a first model: queue labels from the promoted
+model, score and select as quiet, the export summary as a sentence."""
 
 from __future__ import annotations
 
@@ -36,10 +36,10 @@ def flywheel(root: Path, *args: str) -> tuple[str, str]:
     return proc.stdout, proc.stderr
 
 
-def quiet(stdout: str, stderr: str, root: Path) -> list[str]:
-    """The lines printed, after checking that none is Ray's and the log is named. (The
-    log may be empty: a healthy run's driver can have nothing to say; the -v test below
-    shows Ray's lines reach the terminal when asked for.)"""
+def quiet(stdout: str, stderr: str, root: Path) -> tuple[list[str], Path]:
+    """The lines printed and Ray's log, after checking that no line is Ray's and the log
+    is named. (The log may be empty: a healthy run's driver can have nothing to say; the
+    -v test below shows Ray's lines reach the terminal when asked for.)"""
     lines = [ln for ln in (stdout + stderr).replace("\r", "\n").splitlines() if ln.strip()]
     noisy = [ln for ln in lines if RAY_NOISE.search(ln)]
     assert not noisy, noisy
@@ -47,7 +47,7 @@ def quiet(stdout: str, stderr: str, root: Path) -> list[str]:
     assert named, stderr[-500:]
     log = Path(named.group(1))
     assert log.is_file() and log.parent == root / "logs"
-    return lines
+    return lines, log
 
 
 @pytest.mark.slow
@@ -58,13 +58,16 @@ def test_ingest_and_train_are_quiet_beside_another_ray(
     root = tmp_path / "root"
     out, err = flywheel(root, "ingest", str(digits_folder.root), "--taxonomy",
                         str(digits_folder.taxonomy))  # fmt: skip
-    lines = quiet(out, err, root)
+    lines, _ = quiet(out, err, root)
     assert out.startswith(f"ingest {digits_folder.root}:")
     own = [ln for ln in lines if not ln.startswith("ingest:")]  # "ingest:" is our bar
     assert len(own) <= 7, own
 
     out, err = flywheel(root, "train", "--epochs", "2")
-    quiet(out, err, root)
+    _, log = quiet(out, err, root)
+    # What Ray Train's controller actor printed (here: the core worker's line about the
+    # PreemptionWatcher actor it starts) is in the log, with Ray's own prefix.
+    assert re.search(r"^\(TrainController pid=\d+\) \S", log.read_text(), re.M), log.read_text()
     epochs = [ln for ln in out.splitlines() if ln.startswith("epoch ")]
     assert [ln.split()[1] for ln in epochs] == ["1/2", "2/2"]
     assert all("loss" in ln and "accuracy" in ln and "macro-F1" in ln for ln in epochs)

@@ -19,12 +19,25 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 RUNNABLE = {"sql", "tables", "duckdb-init", "models", "status"}
 
 
-def readme_commands() -> list[str]:
-    """The `flywheel` command lines of the README's bash blocks, continuations joined."""
-    blocks = re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S)
+def bash_blocks(section: str | None = None) -> list[str]:
+    """The README's bash blocks, continuations joined: all of them, or those of the
+    section whose heading starts with ``section`` (up to the next heading)."""
+    text = README.read_text()
+    if section is not None:
+        found = re.search(
+            rf"^#{{2,6}} {re.escape(section)}[^\n]*\n(.*?)(?=^#{{2,6}} |\Z)", text, re.S | re.M
+        )
+        assert found, f"README has no section {section!r}"
+        text = found.group(1)
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    return [block.replace("\\\n", " ") for block in blocks]
+
+
+def readme_commands(section: str | None = None) -> list[str]:
+    """The `flywheel` command lines of the README's bash blocks (of one section)."""
     commands = []
-    for block in blocks:
-        for line in block.replace("\\\n", " ").splitlines():
+    for block in bash_blocks(section):
+        for line in block.splitlines():
             code = _strip_comment(line)
             found = re.search(r"(?:^|\$\()\s*(flywheel\s.*)", code)
             if found:
