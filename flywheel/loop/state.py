@@ -133,7 +133,10 @@ class LoopStore:
         """Become the loop's controller, or raise ``LoopBusyError`` naming the holder."""
 
         def work(conn: Any) -> None:
-            row = conn.execute(select(loop_state).where(loop_state.c.name == self.name)).first()
+            # FOR UPDATE: under PostgreSQL's read committed, two claims of a released row
+            # would both read it free and both write (SQLite's BEGIN IMMEDIATE serialises).
+            query = select(loop_state).where(loop_state.c.name == self.name).with_for_update()
+            row = conn.execute(query).first()
             at = time.time()
             if row is not None and self._held_by_other(row, at):
                 raise LoopBusyError(

@@ -118,3 +118,62 @@ def test_a_loop_that_cannot_start_says_why_in_one_line(
     code = main(["--root", str(settings.root), "loop", *args])
     err = capsys.readouterr().err
     assert code != 0 and err.count("\n") == 1 and message in err, err
+
+
+RACER = """
+import sys, time
+from pathlib import Path
+from flywheel.config import Settings
+from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.state import LoopStore, open_loop_engine
+root, uri, gate = sys.argv[1:4]
+settings = Settings.from_env(root=Path(root), environ={"FLYWHEEL_CATALOG_URI": uri})
+engine = open_loop_engine(settings)
+while not Path(gate).exists():
+    time.sleep(0.002)
+try:
+    LoopStore(engine, "main").claim()
+except LoopBusyError:
+    print("busy", flush=True)
+else:
+    print("won", flush=True)
+    time.sleep(3)  # hold it while the others try
+"""
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+@pytest.mark.parametrize("before", ["never run", "released"])
+def test_controllers_started_together_elect_exactly_one(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, before: str
+) -> None:
+    """Six `flywheel loop` processes claiming one loop at the same instant: one runs it,
+    the others are told who does (on a fresh database and on one a controller released)."""
+    root = tmp_path / "root"
+    uri = (
+        str(request.getfixturevalue("pg_url"))
+        if backend == "postgres"
+        else f"sqlite:///{root / 'catalog.db'}"
+    )
+    settings = Settings.from_env(root=root, environ={"FLYWHEEL_CATALOG_URI": uri})
+    engine = open_loop_engine(settings)
+    if before == "released":
+        earlier = LoopStore(engine, "main")
+        earlier.claim()
+        earlier.release()
+    gate = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", RACER, str(root), uri, str(gate)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]  # fmt: skip
+    import time
+
+    time.sleep(4)  # every racer has its engine open and waits at the gate
+    gate.touch()
+    outcomes = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-2000:]
+        outcomes.append(out.strip())
+    assert sorted(outcomes) == ["busy"] * 5 + ["won"]
+    engine.dispose()
