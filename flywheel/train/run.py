@@ -12,17 +12,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import ray
 import torch
 
 from flywheel.config import DEFAULT_EPOCHS, Settings
-from flywheel.errors import CommitConflictError, ConfigError
+from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.filters import equal
 from flywheel.lake.state import sync_model_events
 from flywheel.modalities import Modality, get_modality
 from flywheel.networks.classifier import Classifier, load_weights
@@ -154,46 +153,60 @@ def _register(
     metrics: dict[str, Any],
     before_commit: CommitHook | None = None,
 ) -> TrainSummary:
-    """Write the checkpoint, then commit the models row; fails rather than overwrite
-    a version another run registered meanwhile."""
-    if version in Models.read(lake).versions:
-        raise CommitConflictError(f"another run registered {version} first; run train again")
+    """Write the checkpoint, then commit the models row. The version and the status are
+    decided again from the fresh head on every attempt: a run that another registered
+    ``version`` ahead of takes the next free one (its checkpoint written again under it)
+    and is a candidate if that run was promoted, so two trainers at once leave what the
+    same two runs one after the other leave, and no finished training is thrown away."""
     run_id = uuid.uuid4().hex
-    # A path of this run's own: a run that loses the version cannot overwrite the winner's.
-    uri = f"{lake.settings.warehouse.rstrip('/')}/models/{version}/{run_id}/model.pt"
-    write_object(uri, blob, lake.settings)
-    status, reason = models.decide_status()
-    summary = TrainSummary(
-        version=version,
-        parent=start.parent,
-        status=status,
-        reason=reason,
-        arch=start.arch,
-        class_names=start.data.class_names,
-        checkpoint_uri=uri,
-        n_train=start.data.train.num_rows,
-        holdout=start.data.holdout,
-        metrics=metrics,
-        seconds=0.0,
-        snapshot_ids={**start.data.snapshot_ids, "models": models.snapshot_id},
-    )
-    row = model_row(
-        **{k: v for k, v in asdict(summary).items() if k != "seconds"},
-        modality=start.data.modality,
-        train_config=asdict(config),
-        run_id=run_id,
-    )
+    written: dict[str, str] = {}
+
+    def checkpoint(at: str) -> str:
+        """The run's checkpoint under ``at`` (a path of this run's own, so no run
+        overwrites another's), its header naming ``at``."""
+        if at not in written:
+            data = blob
+            if at != version:
+                ckpt = Checkpoint.from_bytes(blob, f"the checkpoint of run {run_id}")
+                data = replace(ckpt, model_version=at).to_bytes()
+            uri = f"{lake.settings.warehouse.rstrip('/')}/models/{at}/{run_id}/model.pt"
+            write_object(uri, data, lake.settings)
+            written[at] = uri
+        return written[at]
+
+    chosen: list[TrainSummary] = []
 
     def build(head: Head) -> Change:
-        taken = head.read(["version"], equal(version=version)).num_rows
-        if taken:  # decided from the fresh read: never two rows registering one version
-            raise CommitConflictError(f"another run registered {version} first; run train again")
-        return Change(append=row, properties={"flywheel.train.version": version})
+        fresh = Models(sorted(head.read().to_pylist(), key=lambda r: r["created_at"]), None)
+        at = version if version not in fresh.versions else fresh.next_version()
+        status, reason = fresh.decide_status()
+        summary = TrainSummary(
+            version=at,
+            parent=start.parent,
+            status=status,
+            reason=reason,
+            arch=start.arch,
+            class_names=start.data.class_names,
+            checkpoint_uri=checkpoint(at),
+            n_train=start.data.train.num_rows,
+            holdout=start.data.holdout,
+            metrics=metrics,
+            seconds=0.0,
+            snapshot_ids={**start.data.snapshot_ids, "models": models.snapshot_id},
+        )
+        chosen[:] = [summary]
+        row = model_row(
+            **{k: v for k, v in asdict(summary).items() if k != "seconds"},
+            modality=start.data.modality,
+            train_config=asdict(config),
+            run_id=run_id,
+        )
+        return Change(append=row, properties={"flywheel.train.version": at})
 
     sync_model_events(lake)  # an event a crash left unrecorded goes first
     commit_fresh(lake, "models", build, before_commit)
     sync_model_events(lake, before_commit)
-    return summary
+    return chosen[0]
 
 
 def prepare_run(lake: Lake, models: Models, config: TrainConfig) -> RunStart:
