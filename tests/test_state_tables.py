@@ -4,17 +4,22 @@ per decision in ``labels``) opens with the new layout."""
 
 from __future__ import annotations
 
+import json
+import tarfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 
 import flywheel
-from flywheel.config import Settings
+from flywheel.config import S3Settings, Settings
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.schema import TABLE_KINDS
 from flywheel.queue.export import LABEL_MARK
 from tests import lake_writers as w
+from tests.services import S3Info
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -163,3 +168,98 @@ def test_a_sample_decided_again_has_one_label_row(settings: Settings) -> None:
         assert rows == {"s1": ("dog", 3), "s2": ("cat", 2)}  # s1's label 1 replaced
         assert export_labels(lake, engine).labels == 0
     engine.dispose()
+
+
+# A lake the code before state tables wrote (tests/fixtures/lake_v0/make_lake.py ran that
+# commit's CLI and queue functions): its SQLite catalog and queue database, and its bucket.
+LAKE_V0 = Path(__file__).parent / "fixtures" / "lake_v0"
+
+
+def _restore_lake_v0(dest: Path, s3: S3Info) -> Settings:
+    """Unpack the old lake into ``dest`` and its bucket into the moto server (emptied
+    first: the bucket name is in the lake's metadata, so every test uses the same one)."""
+    made_by = json.loads((LAKE_V0 / "made_by.json").read_text())
+    bucket = made_by["warehouse"].removeprefix("s3://").split("/")[0]
+    with tarfile.open(LAKE_V0 / "lake.tar.gz") as tar:
+        tar.extractall(dest, filter="data")
+    client = boto3.client("s3", **s3.client_kwargs())
+    if bucket in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                client.delete_object(Bucket=bucket, Key=obj["Key"])
+    else:
+        client.create_bucket(Bucket=bucket)
+    files = sorted(p for p in (dest / "bucket").rglob("*") if p.is_file())
+    for path in files:
+        client.upload_file(str(path), bucket, path.relative_to(dest / "bucket").as_posix())
+    assert len(files) == made_by["objects"]
+    for key in made_by["empty_markers"]:
+        client.put_object(Bucket=bucket, Key=key, Body=b"")
+    s3_settings = S3Settings(
+        endpoint=s3.endpoint, region=s3.region,
+        access_key_id=s3.access_key_id, secret_access_key=s3.secret_access_key,
+    )  # fmt: skip
+    return Settings(
+        root=dest, catalog_uri=f"sqlite:///{dest / 'catalog.db'}",
+        warehouse=made_by["warehouse"], s3=s3_settings,
+    )  # fmt: skip
+
+
+def _raw_rows(settings: Settings, name: str) -> list[dict[str, Any]]:
+    """A table's rows as plain pyiceberg reads them, without ``Lake`` (which migrates)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog(
+        "flywheel", uri=settings.catalog_uri, warehouse=settings.warehouse,
+        **{"s3.endpoint": settings.s3.endpoint or "", "s3.region": settings.s3.region,
+           "s3.access-key-id": "testing", "s3.secret-access-key": "testing"},
+    )  # fmt: skip
+    rows: list[dict[str, Any]] = (
+        catalog.load_table((settings.namespace, name)).scan().to_arrow().to_pylist()
+    )
+    return rows
+
+
+def test_a_lake_the_old_code_wrote_opens_with_the_new_layout(tmp_path: Path, s3: S3Info) -> None:
+    settings = _restore_lake_v0(tmp_path / "lake", s3)
+    old_models = _raw_rows(settings, "models")
+    old_labels = _raw_rows(settings, "labels")
+    # What the old code left: a row per status change, a row per decision.
+    assert len(old_models) > len({r["version"] for r in old_models})
+    assert len(old_labels) > len({r["sample_id"] for r in old_labels})
+
+    lake = Lake(settings)
+    latest = {}
+    for row in sorted(old_models, key=lambda r: r["created_at"]):
+        latest[row["version"]] = (row["status"], row["reason"])
+    models = lake.read("models").to_pylist()
+    assert {r["version"]: (r["status"], r["reason"]) for r in models} == latest
+    assert len(models) == len(latest)
+    events = {(e["version"], e["status"]) for e in lake.read("model_events").to_pylist()}
+    assert events == {(r["version"], r["status"]) for r in old_models}
+    last_label = {}
+    for row in sorted(old_labels, key=lambda r: r["label_id"]):
+        last_label[row["sample_id"]] = row["label"]
+    labels = lake.read("labels").to_pylist()
+    assert {r["sample_id"]: r["label"] for r in labels} == last_label
+    assert len(labels) == len(last_label)
+
+    # The same answers through the product's verbs: SQL, the registry, the queues.
+    from click.testing import CliRunner
+
+    from flywheel.cli import cli
+
+    env = {**s3.env(), "FLYWHEEL_CATALOG_URI": settings.catalog_uri,
+           "FLYWHEEL_WAREHOUSE": settings.warehouse, "FLYWHEEL_ROOT": str(settings.root)}  # fmt: skip
+    runner = CliRunner()
+    for args in (["models"], ["queue", "stats", "q"], ["status"],
+                 ["sql", "select count(*) = count(distinct version) as ok from models"]):  # fmt: skip
+        result = runner.invoke(cli, args, env=env)
+        assert result.exit_code == 0, (args, result.output)
+    assert "true" in result.stdout.lower()
+    # Nothing is left to export (the watermark came along) and the history is still there.
+    export = runner.invoke(cli, ["export-labels"], env=env)
+    assert export.exit_code == 0, export.output
+    assert Lake(settings).read("labels").num_rows == len(last_label)
+    first = lake.table("models").snapshots()[0].snapshot_id
+    assert lake.read("models", snapshot_id=first).num_rows == 1
