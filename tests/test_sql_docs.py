@@ -240,3 +240,42 @@ def test_the_readme_sql_examples_return_what_it_says(small_lake: Settings) -> No
             pytest.fail(f"README SQL with no check here: flywheel sql {options} {query!r}")
         checked.add(key)
     assert len(checked) == 6, checked
+
+
+def test_dawid_skene_in_sql_is_the_queue_s_dawid_skene(small_lake: Settings) -> None:
+    """The page's Dawid-Skene query gives the estimates of flywheel.queue.quality's EM on
+    the same answers (the classes those answers use, gold tasks pinned)."""
+    import numpy as np
+
+    from flywheel.queue.quality import dawid_skene
+
+    query = next(q for q in DOC_QUERIES if "ds_accuracy" in q)
+    got = {r["annotator"]: r["ds_accuracy"] for r in flywheel.sql(query, small_lake).to_pylist()}
+    answers = flywheel.sql(
+        "select task_id, annotator, label, is_gold, sample_id from annotations "
+        "where kind = 'label' and counted and not skip order by annotation_id",
+        small_lake,
+    ).to_pylist()
+    gold_rows = flywheel.sql(
+        "select sample_id, label from labels where method = 'gold'", small_lake
+    )
+    gold = {r["sample_id"]: r["label"] for r in gold_rows.to_pylist()}
+    classes = sorted({a["label"] for a in answers})
+    tasks = sorted({a["task_id"] for a in answers})
+    who = sorted({a["annotator"] for a in answers})
+    result = dawid_skene(
+        np.array([tasks.index(a["task_id"]) for a in answers]),
+        np.array([who.index(a["annotator"]) for a in answers]),
+        np.array([classes.index(a["label"]) for a in answers]),
+        len(classes),
+        known={
+            tasks.index(a["task_id"]): classes.index(gold[a["sample_id"]])
+            for a in answers
+            if a["is_gold"] and a["sample_id"] in gold
+        },
+    )
+    want = {w: float(result.accuracy[i]) for i, w in enumerate(who)}
+    assert got.keys() == want.keys() == {"ann-a", "ann-b"}
+    for name in want:
+        assert abs(got[name] - want[name]) < 0.005, (got, want)
+    assert got["ann-b"] < got["ann-a"]
