@@ -209,11 +209,9 @@ def _raw_rows(settings: Settings, name: str) -> list[dict[str, Any]]:
     """A table's rows as plain pyiceberg reads them, without ``Lake`` (which migrates)."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    catalog = SqlCatalog(
-        "flywheel", uri=settings.catalog_uri, warehouse=settings.warehouse,
-        **{"s3.endpoint": settings.s3.endpoint or "", "s3.region": settings.s3.region,
-           "s3.access-key-id": "testing", "s3.secret-access-key": "testing"},
-    )  # fmt: skip
+    from flywheel.lake.lake import _catalog_properties
+
+    catalog = SqlCatalog("flywheel", **_catalog_properties(settings))
     rows: list[dict[str, Any]] = (
         catalog.load_table((settings.namespace, name)).scan().to_arrow().to_pylist()
     )

@@ -35,9 +35,15 @@ class Models:
     def read(cls, lake: Lake) -> Models:
         snap = lake.current_snapshot_id("models")
         table = lake.read("models", snapshot_id=snap) if snap is not None else None
+        return cls.of(table, snap)
+
+    @classmethod
+    def of(cls, table: pa.Table | None, snapshot_id: int | None) -> Models:
+        """The rows of ``table`` (any columns that include ``created_at``) in the order
+        they were written: a scan returns data files in no set order, and "latest"
+        below means status order."""
         rows = table.to_pylist() if table is not None else []
-        # A scan returns data files in no set order; "latest" below means status order.
-        return cls(sorted(rows, key=lambda r: r["created_at"]), snap)
+        return cls(sorted(rows, key=lambda r: r["created_at"]), snapshot_id)
 
     @property
     def versions(self) -> list[str]:

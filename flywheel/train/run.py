@@ -177,7 +177,8 @@ def _register(
     chosen: list[TrainSummary] = []
 
     def build(head: Head) -> Change:
-        fresh = Models(sorted(head.read().to_pylist(), key=lambda r: r["created_at"]), None)
+        # Only what the version and the status are decided from: no metrics, no configs.
+        fresh = Models.of(head.read(["version", "status", "created_at"]), head.snapshot_id)
         at = version if version not in fresh.versions else fresh.next_version()
         status, reason = fresh.decide_status()
         summary = TrainSummary(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,8 +167,6 @@ def test_controllers_started_together_elect_exactly_one(
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(6)
     ]  # fmt: skip
-    import time
-
     time.sleep(4)  # every racer has its engine open and waits at the gate
     gate.touch()
     outcomes = []
