@@ -260,7 +260,12 @@ def test_dawid_skene_in_sql_is_the_queue_s_dawid_skene(small_lake: Settings) -> 
         "select sample_id, label from labels where method = 'gold'", small_lake
     )
     gold = {r["sample_id"]: r["label"] for r in gold_rows.to_pylist()}
-    classes = sorted({a["label"] for a in answers})
+    # the classes the answers use and those of the answered gold tasks, as the query's
+    # `classes` (a gold task's true class may be one nobody answered)
+    classes = sorted(
+        {a["label"] for a in answers}
+        | {gold[a["sample_id"]] for a in answers if a["is_gold"] and a["sample_id"] in gold}
+    )
     tasks = sorted({a["task_id"] for a in answers})
     who = sorted({a["annotator"] for a in answers})
     result = dawid_skene(
