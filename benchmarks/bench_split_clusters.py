@@ -64,7 +64,7 @@ def image_data(name: str, per_class: int, seed: int) -> Data:
 
 def keyword_data(per_class: int, seed: int) -> Data:
     from flywheel.keywords import KEYWORDS, keyword_clips
-    from flywheel.sample_data import _wav
+    from flywheel.sample_data import wav_bytes
 
     rng = np.random.default_rng(seed)
     media, y = [], []
@@ -78,7 +78,7 @@ def keyword_data(per_class: int, seed: int) -> Data:
             audio = clip.audio + room_noise(len(clip.audio), rng) * np.float32(np.sqrt(power))
         else:
             audio = clip.audio
-        media.append(_wav(np.clip(audio, -1, 1), 22050))
+        media.append(wav_bytes(np.clip(audio, -1, 1), 22050))
         y.append(KEYWORDS.index(clip.word))
     return Data("spoken keywords", "audio", "speech-cnn", media, np.array(y), KEYWORDS)
 

@@ -167,16 +167,16 @@ def write_keywords_folder(
     room noise at an SNR drawn from ``snrs``), with a manifest whose hashtags name the
     wrong word for a ``noise`` share of the clips, and a taxonomy ``word: ["#word"]``.
     Every clip is a whole word: a correct ingest quarantines none of them."""
-    from flywheel.sample_data import _assign_roles, _wav, _Writer
+    from flywheel.sample_data import SampleWriter, assign_roles, wav_bytes
 
     rng = np.random.default_rng(seed)
-    writer = _Writer(Path(dest), {w: [f"#{w}"] for w in words}, rng)
+    writer = SampleWriter(Path(dest), {w: [f"#{w}"] for w in words}, rng)
     combos = [(w, v) for w in words for v in voice_list]
-    roles = _assign_roles(len(combos), rng, noise)
+    roles = assign_roles(len(combos), rng, noise)
     for (word, voice), role in zip(combos, roles, strict=True):
         snr = snrs[int(rng.integers(len(snrs)))]
         clip = place(spoken_word(word, voice), snr, rng)
         kind = "clean" if snr is None else f"snr{snr:g}"
         rel = f"clips/{word}/{voice.tag}-{kind}.wav"
-        writer.add(rel, _wav(clip, RATE), word, f"kw-{word}-{voice.tag}", role)
+        writer.add(rel, wav_bytes(clip, RATE), word, f"kw-{word}-{voice.tag}", role)
     return writer.finish(AudioFolder, ("undecodable", "truncated", "near_silent", "cut_off"))

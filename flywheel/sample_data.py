@@ -83,7 +83,7 @@ _F = TypeVar("_F", bound=SampleFolder)
 
 
 @dataclass
-class _Writer:
+class SampleWriter:
     """Writes media files and manifest lines, and counts what each file should become."""
 
     root: Path
@@ -151,7 +151,7 @@ class _Writer:
         )
 
 
-def _assign_roles(n: int, rng: np.random.Generator, noise: float = 0.01) -> list[str]:
+def assign_roles(n: int, rng: np.random.Generator, noise: float = 0.01) -> list[str]:
     """Tag roles for n items, shuffled: ~2% ambiguous, ~2% untagged, ``noise`` (at least
     one item) mislabelled."""
     k, k_wrong = max(1, n // 50), max(int(noise > 0), round(n * noise))
@@ -196,12 +196,12 @@ def write_digits_folder(
         raise ConfigError(f"n must be in 4..{len(digits.images) - n_faults}, got {n}")
     rng = np.random.default_rng(seed)
     taxonomy = {name: [f"#{name}", f"#{d}"] for d, name in enumerate(DIGIT_NAMES)}
-    w = _Writer(Path(dest), taxonomy, rng)
+    w = SampleWriter(Path(dest), taxonomy, rng)
     order = [int(i) for i in rng.permutation(len(digits.images))]
     if indices is not None:
         chosen = [int(i) for i in indices]
         order = chosen + [i for i in order if i not in set(chosen)]
-    roles = _assign_roles(n, rng, noise)
+    roles = assign_roles(n, rng, noise)
     for i, role in zip(order[:n], roles, strict=True):
         label = DIGIT_NAMES[digits.target[i]]
         w.add(f"images/{label}/{i:04d}.png", _png(digits.images[i]), label, f"digits-{i}", role)
@@ -228,7 +228,7 @@ def lump_classes(folder: _F, into: str, classes: Sequence[str]) -> _F:
 
 
 def _add_digit_faults(
-    w: _Writer, images: np.ndarray, target: np.ndarray, spare: list[int], original: int
+    w: SampleWriter, images: np.ndarray, target: np.ndarray, spare: list[int], original: int
 ) -> None:
     name = [DIGIT_NAMES[target[i]] for i in spare]
     a, b, c, d = spare
@@ -274,12 +274,12 @@ def write_spoken_words_folder(
     if len(words) < 2 or len(combos) < 4:  # 4: one clip of each tag role
         raise ConfigError(f"need >= 2 words and >= 4 clips, got {len(words)} and {len(combos)}")
     rng = np.random.default_rng(seed)
-    w = _Writer(Path(dest), {word: [f"#{word}"] for word in words}, rng)
+    w = SampleWriter(Path(dest), {word: [f"#{word}"] for word in words}, rng)
     with tempfile.TemporaryDirectory() as tmp:
         spoken = [speak(espeak, Path(tmp), *combo) for combo in combos]  # [(N,)], 22050 Hz
-    roles = _assign_roles(len(combos), rng)
+    roles = assign_roles(len(combos), rng)
     for (word, voice, speed), (audio, rate), role in zip(combos, spoken, roles, strict=True):
-        clip = _wav(_pad(audio, rate, rng), rate)
+        clip = wav_bytes(_pad(audio, rate, rng), rate)
         w.add(
             f"clips/{word}/{voice}-{speed}.wav", clip, word, f"espeak-{voice}-{speed}-{word}", role
         )
@@ -314,24 +314,25 @@ def _pad(audio: np.ndarray, rate: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.concatenate([lead, audio, trail]), -1.0, 1.0)
 
 
-def _wav(audio: np.ndarray, rate: int) -> bytes:
+def wav_bytes(audio: np.ndarray, rate: int) -> bytes:
+    """``audio`` (N,) float in [-1, 1] at ``rate`` Hz as a 16-bit PCM WAV file's bytes."""
     buf = io.BytesIO()
     sf.write(buf, audio, rate, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 
 def _add_audio_faults(
-    w: _Writer, combos: list[tuple[str, str, int]], spoken: list[tuple[np.ndarray, int]]
+    w: SampleWriter, combos: list[tuple[str, str, int]], spoken: list[tuple[np.ndarray, int]]
 ) -> None:
     """One fault per reason, made from the first three clips and named after the first
     four (the undecodable one has no audio in it)."""
     (quiet, rate_q), (spoken_cut, rate_c), (whole, rate_t) = spoken  # (N,) each
     stop = int(np.abs(spoken_cut).argmax()) + 1  # the recording stops mid-vowel
-    whole_wav = _wav(_pad(whole, rate_t, w.rng), rate_t)
+    whole_wav = wav_bytes(_pad(whole, rate_t, w.rng), rate_t)
     garbage = w.rng.bytes(4000)
     faults = {
-        "near_silent": _wav(_pad(quiet, rate_q, w.rng) * 10 ** (-60 / 20), rate_q),
-        "cut_off": _wav(
+        "near_silent": wav_bytes(_pad(quiet, rate_q, w.rng) * 10 ** (-60 / 20), rate_q),
+        "cut_off": wav_bytes(
             np.concatenate([_hiss(int(rate_c * 0.15), w.rng), spoken_cut[:stop]]), rate_c
         ),
         "truncated": whole_wav[: len(whole_wav) * 6 // 10],  # the header now lies

@@ -1,7 +1,7 @@
 """Train, evaluate and score with the project's own training code, in-process.
 
 The network comes from the image modality's ``build_model`` and every epoch is
-``flywheel.train.loop``'s ``_train_epoch`` and ``evaluate``: the functions each Ray
+``flywheel.train.loop``'s ``train_epoch`` and ``evaluate``: the functions each Ray
 Train worker runs, here with one worker and no process group (their all-reduce is a
 no-op then). Starting Ray Train per round would cost more than the round itself on a
 small machine. Scoring mirrors ``flywheel.score.scorer``: one pass for probabilities
@@ -24,7 +24,7 @@ from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import MODALITY, BenchData
 from flywheel.modalities import get_modality
 from flywheel.networks.classifier import Classifier
-from flywheel.train.loop import WorkerConfig, _train_epoch, evaluate, table_batches, table_slices
+from flywheel.train.loop import WorkerConfig, evaluate, table_batches, table_slices, train_epoch
 
 F32 = npt.NDArray[np.float32]
 SCORE_BATCH = 256  # inference batch: no gradients, so larger than the training batch
@@ -100,7 +100,7 @@ class Learner:
         for epoch in range(epochs):
             rng = np.random.default_rng([seed, epoch])
             batches = table_batches(rows, self.loop.batch_size, steps, rng)
-            _train_epoch(net, optimizer, self.modality, self.loop, batches, steps, self.device)
+            train_epoch(net, optimizer, self.modality, self.loop, batches, steps, self.device)
         return net
 
     def accuracy(self, net: Classifier, rows: pa.Table) -> float:

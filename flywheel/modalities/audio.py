@@ -34,7 +34,13 @@ import soundfile as sf
 from flywheel.errors import ConfigError
 from flywheel.modalities.audio_checks import AudioChecks, find_fault, frame_levels_dbfs
 
-__all__ = ["AudioChecks", "AudioModality", "frame_levels_dbfs"]
+__all__ = [
+    "AudioChecks",
+    "AudioModality",
+    "frame_levels_dbfs",
+    "loudest_centre",
+    "speech_mel_power",
+]
 from flywheel.modalities.base import MediaFacts, Modality, Rejected
 
 if TYPE_CHECKING:
@@ -214,6 +220,25 @@ def _loudest_window(wave: torch.Tensor, length: int) -> torch.Tensor:
     energy = torch.cat([torch.zeros(1), torch.cumsum(wave.double() ** 2, 0)])  # (N+1,)
     start = int(torch.argmax(energy[length:] - energy[:-length]))  # window sums, (N-L+1,)
     return wave[start : start + length]
+
+
+def speech_mel_power(data: bytes) -> torch.Tensor:
+    """The whole recording's mel power spectrogram at the speech model's settings, float32
+    (n_mels, frames): mono, resampled, no window and no normalisation, for views that read
+    the whole clip (the model's input is ``AudioModality.to_tensor``)."""
+    import torch
+    import torchaudio.functional as AF
+
+    spec = _SPEECH_SPEC
+    try:
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)  # (N, C)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as err:
+        raise Rejected("undecodable", f"libsndfile: {err}") from None
+    wave = torch.from_numpy(samples.mean(axis=1))  # (N,)
+    if rate != spec["sample_rate"]:
+        wave = AF.resample(wave, int(rate), int(spec["sample_rate"]))
+    mel = _mel(spec["sample_rate"], spec["n_fft"], spec["hop"], spec["n_mels"])
+    return mel(wave).to(torch.float32)  # (n_mels, frames)
 
 
 @cache

@@ -17,7 +17,6 @@ Each feature is standardised over the samples given, so no band or channel domin
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from functools import cache
 from typing import Any
@@ -71,19 +70,11 @@ def _image_features(media: Sequence[bytes]) -> np.ndarray:
 
 def _logmel_stats(data: bytes) -> np.ndarray:
     """Mean and standard deviation over time of each of 40 log-mel bands: (80,)."""
-    import soundfile as sf
     import torch
-    import torchaudio.functional as AF
 
-    from flywheel.modalities.audio import _SPEECH_SPEC, _mel
+    from flywheel.modalities.audio import speech_mel_power
 
-    rate_out = _SPEECH_SPEC["sample_rate"]
-    samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)  # (N, C)
-    wave = torch.from_numpy(samples.mean(axis=1))  # (N,)
-    if rate != rate_out:
-        wave = AF.resample(wave, int(rate), rate_out)
-    mel = _mel(rate_out, _SPEECH_SPEC["n_fft"], _SPEECH_SPEC["hop"], _SPEECH_SPEC["n_mels"])
-    logmel = torch.log(mel(wave) + 1e-10)  # (40, frames)
+    logmel = torch.log(speech_mel_power(data) + 1e-10)  # (40, frames)
     # Floor 30 dB under the clip's loudest cell: digital silence, faint hiss and steady
     # room noise all read as the same background, so the view sees the word, not the
     # recording conditions; then the recording's gain does not matter either.

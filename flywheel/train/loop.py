@@ -98,7 +98,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> bytes | None:
                 )
             )
         counted = _Counted(batches)
-        loss = _train_epoch(model, optimizer, modality, cfg, counted, steps, device)
+        loss = train_epoch(model, optimizer, modality, cfg, counted, steps, device)
         if epoch == 1 and config["progress"] is not None:
             # Every rank says where it ran and how many rows it read (lineage, and the
             # proof that a multi-node run spread its work).
@@ -210,7 +210,7 @@ def _my_rows(batches: Iterable[pa.Table], rank: int, world: int) -> Iterator[pa.
         yield batch.filter(pa.array(mine, pa.bool_()))
 
 
-def _train_epoch(
+def train_epoch(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     modality: Modality,
