@@ -105,7 +105,8 @@ def test_opening_an_old_lake_twice_changes_nothing_more(settings: Settings) -> N
 
 
 def test_a_gate_decision_overwrites_the_row_and_records_an_event(settings: Settings) -> None:
-    from flywheel.loop.registry import ModelHistory, record_decision
+    from flywheel.loop.registry import record_decision
+    from flywheel.train.registry import Models
 
     lake = Lake(settings)
     lake.commit("models", pa.Table.from_pylist([w.candidate_row()], TABLE_SCHEMAS["models"]), {})
@@ -113,7 +114,7 @@ def test_a_gate_decision_overwrites_the_row_and_records_an_event(settings: Setti
     assert not record_decision(lake, w.candidate_row(), "promoted", "late", {})
     rows = lake.read("models").to_pylist()
     assert [(r["version"], r["status"]) for r in rows] == [("m0001", "rejected")]
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     trail = [(e["status"], e["reason"]) for e in history.events(lake)]
     assert trail == [("candidate", "trained"), ("rejected", "worse on the gallery")]
     gate = lake.read("model_events", row_filter="status == 'rejected'")["gate"][0].as_py()

@@ -7,7 +7,7 @@ vendor API, which only records feedback, does not import the trainer:
 - ``run_loop(settings, LoopConfig(queue=...), on_idle=None, echo=None)`` -> ``LoopSummary``
 - ``GateConfig``, ``evaluate_gates``, ``gate_candidate``, ``load_blocklist``
 - ``FeedbackReport``, ``record_feedback``
-- ``ModelHistory``; ``read_status``
+- ``read_status`` (the model registry is ``flywheel.train.Models``)
 
 The simulated vendor that answers while the loop waits is ``flywheel.sim``'s.
 """
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
         gate_candidate,
         load_blocklist,
     )
-    from flywheel.loop.registry import ModelHistory
     from flywheel.loop.status import Status, read_status
 
 _WHERE = {
@@ -48,7 +47,6 @@ _WHERE = {
     "evaluate_gates": "gates",
     "gate_candidate": "gates",
     "load_blocklist": "gates",
-    "ModelHistory": "registry",
     "Status": "status",
     "read_status": "status",
 }
@@ -62,7 +60,6 @@ __all__ = [
     "LoopError",
     "LoopSummary",
     "MediaRejectedError",
-    "ModelHistory",
     "RoundSummary",
     "Status",
     "evaluate_gates",

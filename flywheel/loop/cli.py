@@ -146,11 +146,11 @@ def gate(
     decision (promoted or rejected, with the reason) in the models table."""
     from flywheel.lake import Lake
     from flywheel.loop.gates import evaluate_candidate, gate_candidate
-    from flywheel.loop.registry import ModelHistory
+    from flywheel.train.registry import Models
 
     config = _gate_config(tolerance, blocklist, alpha)
     lake = Lake(settings)
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     row = history.latest.get(version)
     if row is None:
         raise NotFoundError(
@@ -214,10 +214,11 @@ _MODEL_FIELDS = (
 def models(settings: Settings, fmt: str, history: bool) -> None:
     """Model versions: parent, data snapshots, metrics, status and reason (* = current)."""
     from flywheel.lake import Lake
-    from flywheel.loop.registry import ModelHistory, format_models
+    from flywheel.loop.registry import format_models
+    from flywheel.train.registry import Models
 
     lake = Lake(settings)
-    reg = ModelHistory.read(lake)
+    reg = Models.read(lake)
     rows = reg.events(lake) if history else list(reg.latest.values())
     if fmt == "json":
         out = [{k: r[k] for k in _MODEL_FIELDS} for r in rows]

@@ -29,9 +29,9 @@ from flywheel.lake import Lake
 from flywheel.loop import steps
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import gate_candidate
-from flywheel.loop.registry import ModelHistory
 from flywheel.loop.state import LoopStore, Round, open_loop_engine
 from flywheel.queue.tasks import open_tasks
+from flywheel.train.registry import Models
 
 Echo = Callable[[str], None]
 IdleHook = Callable[[], object]  # returns truthy when it did something (answered tasks)
@@ -220,7 +220,7 @@ class _Controller:
     def advance_round(self) -> RoundSummary | None:
         """Start a round when it is due, and take an open round as far as it goes."""
         open_round = self.store.open_round()
-        history = ModelHistory.read(self.lake)
+        history = Models.read(self.lake)
         if open_round is None:
             open_round = self._maybe_start(history)
             if open_round is None:
@@ -231,7 +231,7 @@ class _Controller:
         row = history.latest.get(version)
         if row is None:
             row = self._train(open_round, version, history)
-            history = ModelHistory.read(self.lake)
+            history = Models.read(self.lake)
         new = steps.new_labels_since(self.lake, history.before(row["version"]), row)
         if row["status"] == "candidate":
             row = self._gate(row)
@@ -261,7 +261,7 @@ class _Controller:
         self.round_no = None
         return result
 
-    def _maybe_start(self, history: ModelHistory) -> Round | None:
+    def _maybe_start(self, history: Models) -> Round | None:
         undecided = history.undecided()
         if undecided:  # trained outside the loop (or before a crash): gate it
             return self.store.start_round(undecided[0]["version"])
@@ -277,7 +277,7 @@ class _Controller:
             return None
         return self.store.start_round(history.next_version())
 
-    def _train(self, open_round: Round, version: str, history: ModelHistory) -> dict[str, Any]:
+    def _train(self, open_round: Round, version: str, history: Models) -> dict[str, Any]:
         from flywheel.train import TrainConfig, train
 
         parent = history.promoted()
@@ -299,7 +299,7 @@ class _Controller:
         if summary.version != version:  # another run registered a version meanwhile
             self.store.set_candidate(open_round.round, summary.version)
         self.say("train", f"  {summary.lines()[-1]}")
-        return ModelHistory.read(self.lake).latest[summary.version]
+        return Models.read(self.lake).latest[summary.version]
 
     def _epoch_line(self, report: dict[str, Any]) -> None:
         self._echo(
@@ -317,7 +317,7 @@ class _Controller:
                 "gate",
                 f"  gate {check.name}: {'pass' if check.passed else 'FAIL'} — {check.detail}",
             )
-        return ModelHistory.read(self.lake).latest[row["version"]]
+        return Models.read(self.lake).latest[row["version"]]
 
     def echo_step(self, step: str) -> Echo:
         return lambda message: self.say(step, message)
@@ -325,7 +325,7 @@ class _Controller:
     # selection ----------------------------------------------------------------------
 
     def select(self, summary: LoopSummary, depth: int) -> bool:
-        promoted = ModelHistory.read(self.lake).promoted()
+        promoted = Models.read(self.lake).promoted()
         if promoted is None:
             return False  # nothing to score with yet; the first round trains a model
         self.phase("score", f"with {promoted['version']}")

@@ -27,7 +27,7 @@ from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
 from flywheel.lake.filters import equal
 from flywheel.loop.errors import MediaRejectedError
-from flywheel.loop.registry import ModelHistory
+from flywheel.train.registry import Models
 
 SAMPLE_ID = re.compile(r"^[0-9a-f]{64}$")
 MAX_MEDIA_BYTES = 20 << 20
@@ -107,7 +107,7 @@ def record_feedback(
 
 
 def _check_classes(lake: Lake, report: FeedbackReport) -> None:
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     if report.model_version is not None and report.model_version not in history.latest:
         known = ", ".join(history.versions[-10:]) or "none yet"
         raise NotFoundError(f"model version {report.model_version!r} does not exist ({known})")

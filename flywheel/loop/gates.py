@@ -26,7 +26,8 @@ from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.loop.evaluation import Cases, Predictor, accuracy, read_eval_set, read_gallery
 from flywheel.loop.paired import PairedTest, mcnemar_worse
-from flywheel.loop.registry import ModelHistory, record_decision
+from flywheel.loop.registry import record_decision
+from flywheel.train.registry import Models
 
 _SHOWN = 5  # cases named in a reason
 
@@ -173,11 +174,11 @@ def evaluate_candidate(
     lake: Lake,
     candidate: Mapping[str, Any],
     config: GateConfig,
-    history: ModelHistory | None = None,
+    history: Models | None = None,
 ) -> GateResult:
     """``evaluate_gates`` against the lake's current model (none when that is
     ``candidate`` itself) and every promoted one; ``history`` as read already, if it was."""
-    history = ModelHistory.read(lake) if history is None else history
+    history = Models.read(lake) if history is None else history
     current = history.promoted()
     if current is not None and current["version"] == candidate["version"]:
         current = None
@@ -188,7 +189,7 @@ def gate_candidate(
     lake: Lake,
     candidate: Mapping[str, Any],
     config: GateConfig,
-    history: ModelHistory | None = None,
+    history: Models | None = None,
 ) -> GateResult:
     """Evaluate ``candidate`` against the current model and record the decision as a
     new ``models`` row (nothing is written when a decision exists already)."""

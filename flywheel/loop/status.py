@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
-from flywheel.loop.registry import ModelHistory
 from flywheel.loop.state import (
     LoopState,
     Round,
@@ -23,6 +22,7 @@ from flywheel.loop.state import (
     read_rounds,
     read_state,
 )
+from flywheel.train.registry import Models
 
 
 @dataclass
@@ -91,7 +91,7 @@ def read_status(settings: Settings, loop_name: str = "default") -> Status:
     labels = lake.read("labels", columns=["sample_id", "decided_at"])
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
     recent = pc.sum(pc.greater_equal(labels["decided_at"], hour_ago)).as_py() if len(labels) else 0
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     current = history.promoted()
     feedback = lake.read("feedback", columns=["sample_id"])
     engine = open_loop_engine(settings)

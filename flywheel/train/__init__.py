@@ -1,8 +1,11 @@
-"""Train: checkpoints and data-parallel training on Ray Train.
+"""Train: checkpoints, data-parallel training on Ray Train, and the model registry.
 
-Public surface (pinned by tests/train/test_public_api.py):
+Public surface (pinned by tests/train/test_public_api.py); names load lazily, so reading
+the registry (the vendor API's feedback, ``flywheel models``) does not import torch or Ray:
 
 - ``train(settings, TrainConfig(...))`` -> ``TrainSummary``: one model version.
+- ``Models``: the one model registry (``Models.read(lake)``: versions, the promoted model,
+  candidates, the audit trail).
 - ``Checkpoint``, ``load_checkpoint(uri, settings)``, ``save_checkpoint``: the format;
   ``CheckpointError`` (from ``flywheel.networks``) when a file does not fit.
 
@@ -10,14 +13,34 @@ The networks themselves (``Classifier`` and the architectures) live in
 ``flywheel.networks``, below both train and the modalities that build them.
 """
 
-from flywheel.networks.errors import CheckpointError
-from flywheel.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from flywheel.train.errors import NoTrainingDataError, TrainError
-from flywheel.train.run import TrainConfig, TrainSummary, train
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flywheel.networks.errors import CheckpointError
+    from flywheel.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from flywheel.train.errors import NoTrainingDataError, TrainError
+    from flywheel.train.registry import Models
+    from flywheel.train.run import TrainConfig, TrainSummary, train
+
+_WHERE = {
+    "CheckpointError": "flywheel.networks.errors",
+    "Checkpoint": "flywheel.train.checkpoint",
+    "load_checkpoint": "flywheel.train.checkpoint",
+    "save_checkpoint": "flywheel.train.checkpoint",
+    "NoTrainingDataError": "flywheel.train.errors",
+    "TrainError": "flywheel.train.errors",
+    "Models": "flywheel.train.registry",
+    "TrainConfig": "flywheel.train.run",
+    "TrainSummary": "flywheel.train.run",
+    "train": "flywheel.train.run",
+}
 __all__ = [
     "Checkpoint",
     "CheckpointError",
+    "Models",
     "NoTrainingDataError",
     "TrainConfig",
     "TrainError",
@@ -26,3 +49,9 @@ __all__ = [
     "save_checkpoint",
     "train",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(_WHERE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,9 +1,11 @@
-"""The ``models`` table: versions, lookup, the promotion rule, and new rows.
+"""The model registry: the ``models`` table's versions, lookup, the promotion rule, and
+new rows. The one registry every package reads (train, score, select, the loop's gates
+and controller, reports).
 
 One row per version, its current status (a state table: a gate decision overwrites the
 row; ``model_events`` keeps each status it took). A model trained now is ``promoted``
 when no model is promoted yet, else ``candidate`` until the gates decide (see
-docs/decisions/train-model-status.md).
+docs/decisions/train-model-status.md). The current model is the version promoted last.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 import pyarrow as pa
@@ -28,7 +31,7 @@ PROMOTED_ALIAS = "promoted"  # --from promoted: the current promoted model
 class Models:
     """The ``models`` table as read at one snapshot."""
 
-    rows: list[dict[str, Any]]
+    rows: list[dict[str, Any]]  # in the order their status was recorded (created_at)
     snapshot_id: int | None
 
     @classmethod
@@ -45,9 +48,29 @@ class Models:
         rows = table.to_pylist() if table is not None else []
         return cls(sorted(rows, key=lambda r: r["created_at"]), snapshot_id)
 
+    @cached_property
+    def latest(self) -> dict[str, dict[str, Any]]:
+        """version -> its row (its current status), in training order (m0002 before
+        m0010; names outside the ``mNNNN`` pattern last)."""
+        return {r["version"]: r for r in sorted(self.rows, key=lambda r: _order(r["version"]))}
+
     @property
     def versions(self) -> list[str]:
-        return [r["version"] for r in self.rows]
+        """Every version, in training order."""
+        return list(self.latest)
+
+    def events(self, lake: Lake) -> list[dict[str, Any]]:
+        """The audit trail: each status a version took, oldest first, as rows of
+        ``models`` with that status, its reason and its time (from ``model_events``)."""
+        latest = self.latest
+        events = lake.read("model_events").to_pylist()
+        events.sort(key=lambda e: (e["recorded_at"], _order(e["version"])))
+        return [
+            {**latest[e["version"]], "status": e["status"], "reason": e["reason"],
+             "created_at": e["recorded_at"]}
+            for e in events
+            if e["version"] in latest
+        ]  # fmt: skip
 
     def next_version(self) -> str:
         """One past the highest ``mNNNN`` so far: m0001 for the first model.
@@ -65,9 +88,9 @@ class Models:
             if promoted is None:
                 raise NotFoundError("no model is promoted yet; train one without --from first")
             return promoted
-        for row in reversed(self.rows):
-            if row["version"] == version:
-                return row
+        row = self.latest.get(version)
+        if row is not None:
+            return row
         known = ", ".join(self.versions[-10:]) or "none yet"
         raise NotFoundError(
             f"model version {version!r} does not exist (versions: {known}); "
@@ -75,11 +98,46 @@ class Models:
         )
 
     def promoted(self) -> dict[str, Any] | None:
-        """The latest row whose status is ``promoted``, or None."""
+        """The current model: the version whose promotion is the latest (and which is
+        still promoted), or None."""
+        latest = self.latest
         for row in reversed(self.rows):
-            if row["status"] == "promoted":
-                return row
+            if row["status"] == "promoted" and latest[row["version"]]["status"] == "promoted":
+                return latest[row["version"]]
         return None
+
+    def promoted_versions(self) -> list[dict[str, Any]]:
+        """Every version promoted and never demoted, in training order: the models a
+        candidate must not be significantly worse than (the gates take the best).
+
+        >>> rows = [{"version": "m0001", "status": "promoted"},
+        ...         {"version": "m0002", "status": "rejected"}]
+        >>> [r["version"] for r in Models(rows, None).promoted_versions()]
+        ['m0001']
+        """
+        return [r for r in self.latest.values() if r["status"] == "promoted"]
+
+    def before(self, version: str) -> dict[str, Any] | None:
+        """The version registered just before ``version``, if any."""
+        versions = self.versions
+        at = versions.index(version)
+        return self.latest[versions[at - 1]] if at > 0 else None
+
+    def undecided(self) -> list[dict[str, Any]]:
+        """Candidates without a gate decision yet, oldest first."""
+        return [r for r in self.latest.values() if r["status"] == "candidate"]
+
+    def latest_trained(self) -> dict[str, Any] | None:
+        """The version trained last (whatever its status): new labels count from it."""
+        return next(reversed(self.latest.values()), None)
+
+    def accuracy_trend(self) -> list[tuple[str, float]]:
+        """(version, accuracy) of every promoted version, in promotion order."""
+        seen: dict[str, float] = {}
+        for row in self.rows:
+            if row["status"] == "promoted":
+                seen.setdefault(row["version"], float(row["accuracy"]))
+        return list(seen.items())
 
     def decide_status(self) -> tuple[str, str]:
         """(status, reason) of a model trained now."""
@@ -88,6 +146,12 @@ class Models:
             first = not self.rows
             return "promoted", "first model" if first else "no model was promoted"
         return "candidate", f"awaits evaluation gates; {promoted['version']} stays promoted"
+
+
+def _order(version: str) -> tuple[int, str]:
+    """Training order: m0002 before m0010; names outside the pattern last."""
+    m = _VERSION.match(version)
+    return (int(m.group(1)), version) if m else (1 << 62, version)
 
 
 def model_row(

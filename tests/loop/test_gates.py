@@ -19,7 +19,6 @@ from flywheel.lake import TABLE_SCHEMAS, Lake, sql
 from flywheel.loop.evaluation import Predictor, read_eval_set
 from flywheel.loop.feedback import FeedbackReport, record_feedback
 from flywheel.loop.gates import GateConfig, evaluate_gates, gate_candidate
-from flywheel.loop.registry import ModelHistory
 from flywheel.train import TrainConfig, train
 from flywheel.train.data import in_holdout
 from flywheel.train.registry import Models
@@ -71,7 +70,7 @@ def bad_candidate(loop_template: Template) -> Settings:
 
 
 def _rows(settings: Settings) -> tuple[dict, dict]:  # type: ignore[type-arg]
-    history = ModelHistory.read(Lake(settings))
+    history = Models.read(Lake(settings))
     return history.latest["m0002"], history.latest["m0001"]
 
 
@@ -165,7 +164,7 @@ def test_the_decision_is_recorded_once_and_the_registry_shows_it(
     candidate, _ = _rows(bad_candidate)
     result = gate_candidate(lake, candidate, GateConfig())
     assert result.status == "rejected"
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     row = history.latest["m0002"]
     assert (row["status"], row["reason"]) == ("rejected", result.reason)
     gate = json.loads(row["metrics"])["gate"]

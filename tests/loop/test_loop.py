@@ -13,9 +13,9 @@ from flywheel.lake import Lake
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.controller import run_loop
 from flywheel.loop.gates import GateConfig
-from flywheel.loop.registry import ModelHistory
 from flywheel.loop.state import open_loop_engine, read_rounds, read_state
 from flywheel.sim import SimulatedAnnotator, SimulatedVendor
+from flywheel.train.registry import Models
 from tests.loop.conftest import TRAIN, Template
 from tests.queue.conftest import ApiServer
 
@@ -63,7 +63,7 @@ def test_two_rounds_with_a_simulated_vendor(
     selections = lake.read("selections").to_pylist()
     assert sorted({r["round"] for r in selections}) == [1, 2]
     assert len({r["sample_id"] for r in selections}) == 40
-    history = ModelHistory.read(lake)
+    history = Models.read(lake)
     assert history.versions == ["m0001", "m0002", "m0003"]
     assert lake.read("models").num_rows == 3  # a state table: one row per version
     trail = [(e["version"], e["status"]) for e in history.events(lake)]

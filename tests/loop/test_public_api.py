@@ -17,7 +17,6 @@ def test_public_names() -> None:
         "LoopError",
         "LoopSummary",
         "MediaRejectedError",
-        "ModelHistory",
         "RoundSummary",
         "Status",
         "evaluate_gates",

@@ -9,6 +9,7 @@ def test_public_names() -> None:
     assert sorted(flywheel.train.__all__) == [
         "Checkpoint",
         "CheckpointError",
+        "Models",
         "NoTrainingDataError",
         "TrainConfig",
         "TrainError",
