@@ -93,7 +93,9 @@ class ImageModality(Modality):
         return MediaFacts(width=width, height=height, channels=channels)
 
     def input_spec(self, arch: str | None = None) -> dict[str, Any]:
-        """>>> ImageModality().input_spec("tiny-cnn")["size"]
+        """The input of ``arch`` (default: the first of ``archs``), JSON-able.
+
+        >>> ImageModality().input_spec("tiny-cnn")["size"]
         [8, 8]
         """
         arch = self.resolve_arch(arch)
