@@ -65,3 +65,13 @@ def filled_root(tmp_path_factory, digits_folder, ray_cluster) -> Path:  # type: 
     settings = Settings.from_env(root=root, environ={})
     ingest(settings, IngestConfig(str(digits_folder.root), digits_folder.taxonomy, progress=False))
     return root
+
+
+@pytest.fixture(scope="session")
+def scored(tmp_path_factory, digits_folder, ray_cluster) -> Settings:  # type: ignore[no-untyped-def]
+    """A lake with the digits, m0001 trained on their weak labels, the pool scored
+    (tests/scored.py). Tests that use it may add selections, queues and tasks; they must
+    not add samples or predictions."""
+    from tests.scored import build_scored
+
+    return build_scored(tmp_path_factory.mktemp("scored") / "root", digits_folder)

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 class Lake:
     """The tables under one data root.
 
-    >>> lake = Lake(Settings.from_env(root="/tmp/fw-doctest", environ={}))
-    >>> lake.read("samples").num_rows
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     Lake(Settings.from_env(root=root, environ={})).read("samples").num_rows
     0
     """
 

@@ -4,6 +4,7 @@ adding a modality touches that one module and nothing else."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from functools import cache
 
@@ -34,13 +35,31 @@ def names() -> list[str]:
 
 
 def get_modality(name: str, **params: object) -> Modality:
-    """An instance of the modality called ``name``; ``params`` tune its checks."""
+    """An instance of the modality called ``name``; ``params`` tune its checks. A
+    setting the modality does not take is a ``ConfigError`` naming the valid ones.
+
+    >>> get_modality("image", min_side=4).min_side
+    4
+    >>> get_modality("image", min_sides=4)
+    Traceback (most recent call last):
+    ...
+    flywheel.errors.ConfigError: unknown image setting(s) min_sides; valid: min_side
+    """
     try:
         cls = _registry()[name]
     except KeyError:
         raise ConfigError(
             f"unknown modality {name!r}; valid modalities: {', '.join(names())}"
         ) from None
+    accepted = inspect.signature(cls).parameters.values()
+    if not any(p.kind is p.VAR_KEYWORD for p in accepted):  # **kwargs: the class checks them
+        valid = [p.name for p in accepted if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise ConfigError(
+                f"unknown {name} setting(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(valid) or 'none'}"
+            )
     return cls(**params)
 
 

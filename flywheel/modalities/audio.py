@@ -111,6 +111,16 @@ class AudioModality(Modality):
         """
         return {"modality": self.name, "arch": self.resolve_arch(arch), **_SPEECH_SPEC}
 
+    def input_shape(self, spec: Mapping[str, Any] | None = None) -> tuple[int, int, int]:
+        """(1, n_mels, frames): frames = clip samples // hop + 1.
+
+        >>> AudioModality().input_shape()
+        (1, 40, 101)
+        """
+        spec = spec if spec is not None else self.input_spec()
+        length = round(spec["sample_rate"] * spec["clip_s"])
+        return (1, int(spec["n_mels"]), length // int(spec["hop"]) + 1)
+
     def to_tensor(self, data: bytes, spec: Mapping[str, Any] | None = None) -> torch.Tensor:
         """Bytes -> standardised log-mel spectrogram, float32 (1, n_mels, frames);
         frames = clip samples // hop + 1 (101 for 1 s)."""

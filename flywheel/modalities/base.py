@@ -85,6 +85,11 @@ class Modality:
         """How ``to_tensor`` makes the input of ``arch``'s network (JSON-able)."""
         raise NotImplementedError
 
+    def input_shape(self, spec: Mapping[str, Any] | None = None) -> tuple[int, int, int]:
+        """The (C, H, W) of what ``to_tensor`` returns for ``spec`` (default: the default
+        architecture's), as the network built for it expects."""
+        raise NotImplementedError
+
     def to_tensor(self, data: bytes, spec: Mapping[str, Any] | None = None) -> torch.Tensor:
         """One item's bytes -> float32 (C, H, W), as ``spec`` (default: the default
         architecture's) says. Raises ``Rejected`` when the bytes do not decode."""

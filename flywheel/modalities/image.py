@@ -93,11 +93,23 @@ class ImageModality(Modality):
         return MediaFacts(width=width, height=height, channels=channels)
 
     def input_spec(self, arch: str | None = None) -> dict[str, Any]:
-        """>>> ImageModality().input_spec("tiny-cnn")["size"]
+        """The input of ``arch`` (default: the first of ``archs``), JSON-able.
+
+        >>> ImageModality().input_spec("tiny-cnn")["size"]
         [8, 8]
         """
         arch = self.resolve_arch(arch)
         return {"modality": self.name, "arch": arch, **_SPECS[arch]}
+
+    def input_shape(self, spec: Mapping[str, Any] | None = None) -> tuple[int, int, int]:
+        """(channels, H, W) of the spec's size.
+
+        >>> ImageModality().input_shape()
+        (1, 28, 28)
+        """
+        spec = spec if spec is not None else self.input_spec()
+        height, width = spec["size"]
+        return (int(spec["channels"]), int(height), int(width))
 
     def to_tensor(self, data: bytes, spec: Mapping[str, Any] | None = None) -> torch.Tensor:
         """Decode, convert to the spec's bands, resize (bilinear) to its [H, W] and

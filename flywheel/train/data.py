@@ -48,7 +48,7 @@ def in_holdout(sample_ids: Sequence[str], fraction: float) -> np.ndarray:
     sample never moves between training and evaluation as the data grows.
 
     >>> in_holdout(["a", "b", "c", "d"], 0.5).tolist()
-    [False, True, False, True]
+    [False, False, True, False]
     """
     keys = (hashlib.sha256(f"{HOLDOUT_SALT}:{s}".encode()).digest()[:8] for s in sample_ids)
     return np.fromiter((int.from_bytes(k, "big") / 2**64 < fraction for k in keys), bool)

@@ -25,7 +25,7 @@ from flywheel.queue.export import ANNOTATION_MARK, LABEL_MARK
 from tests import lake_writers as w
 from tests.services import S3Info
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TABLES = {
     "export": ("annotations", "labels"),
     "feedback": ("feedback",),

@@ -16,7 +16,7 @@ from flywheel.lake import Lake
 from flywheel.lake.commit import Build, Change
 from flywheel.lake.schema import QUARANTINE, TABLE_SCHEMAS, schema_document
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _quarantine_rows(n: int, reason: str = "undecodable") -> pa.Table:

@@ -173,7 +173,7 @@ def test_a_sample_decided_again_has_one_label_row(settings: Settings) -> None:
 
 # A lake the code before state tables wrote (tests/fixtures/lake_v0/make_lake.py ran that
 # commit's CLI and queue functions): its SQLite catalog and queue database, and its bucket.
-LAKE_V0 = Path(__file__).parent / "fixtures" / "lake_v0"
+LAKE_V0 = Path(__file__).resolve().parents[1] / "fixtures" / "lake_v0"
 
 
 def _restore_lake_v0(dest: Path, s3: S3Info) -> Settings:

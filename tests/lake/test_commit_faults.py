@@ -13,7 +13,7 @@ import pytest
 
 from flywheel.config import Settings
 from tests import lake_writers as w
-from tests.test_concurrent_commits import REPO, TABLES, check_invariants, serial, state
+from tests.lake.test_concurrent_commits import REPO, TABLES, check_invariants, serial, state
 
 KILLS = [
     ("export", "annotations"),
