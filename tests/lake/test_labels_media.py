@@ -20,6 +20,7 @@ from flywheel.errors import FlywheelError, NotFoundError, StorageError
 from flywheel.lake import TABLE_SCHEMAS, Lake, labels_at, labels_view_sql
 from flywheel.lake.filters import equal
 from flywheel.lake.media import MEDIA_COLUMNS, media_batches
+from flywheel.sample_data import DigitsFolder
 from tests.services import S3Info
 
 A, B, C, D, E = (f"{i:064x}" for i in range(1, 6))
@@ -113,14 +114,12 @@ def test_the_latest_decision_wins_in_a_snapshot_with_several(settings: Settings)
     lake = Lake(settings)
     lake.commit("samples", _samples([(A, "cat", b"a", None), (B, None, b"b", None)]), {})
     lake.table("labels").append(_labels([(5, A, "dog", "label"), (9, A, "eel", "gold")]))
-    pinned = {"samples": None, "labels": lake.current_snapshot_id("labels")}
-    pinned["samples"] = lake.current_snapshot_id("samples")
-    assert _by_id(labels_at(lake, pinned)) == {A: ("eel", "consolidated", "gold")}
+    assert _by_id(labels_at(lake, lake.snapshot_ids())) == {A: ("eel", "consolidated", "gold")}
 
 
 def test_media_returns_the_ingested_bytes_in_the_order_asked(
     tmp_path: Path,
-    digits_folder,  # type: ignore[no-untyped-def]
+    digits_folder: DigitsFolder,
     ray_cluster: None,
 ) -> None:
     from flywheel.ingest import IngestConfig, ingest
