@@ -8,9 +8,10 @@ from flywheel.lake.lake import Lake
 from flywheel.lake.schema import TABLE_SCHEMAS
 
 if TYPE_CHECKING:
+    from flywheel.lake.labels import labels_at, labels_view_sql
     from flywheel.lake.query import sql
 
-__all__ = ["TABLE_SCHEMAS", "Lake", "sql"]
+__all__ = ["TABLE_SCHEMAS", "Lake", "labels_at", "labels_view_sql", "sql"]
 
 
 def __getattr__(name: str) -> Any:
@@ -19,4 +20,8 @@ def __getattr__(name: str) -> Any:
         from flywheel.lake.query import sql
 
         return sql
+    if name in ("labels_at", "labels_view_sql"):
+        from flywheel.lake import labels
+
+        return getattr(labels, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

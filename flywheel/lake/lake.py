@@ -109,6 +109,22 @@ class Lake:
             kwargs["row_filter"] = row_filter
         return table.scan(**kwargs).to_arrow()  # type: ignore[arg-type]
 
+    def media(
+        self, sample_ids: Sequence[str], snapshot: Mapping[str, int | None] | None = None
+    ) -> list[bytes]:
+        """The media bytes of each of ``sample_ids``, in the order asked: inline bytes or
+        the object at ``media_uri``, of the ``samples`` rows at ``snapshot`` (a lake
+        snapshot, ``{table: snapshot id}`` as a ``models`` row pins it; the current head
+        when None). Only those rows are read. An id not there is a ``NotFoundError``; an
+        object that cannot be read, a ``StorageError``.
+
+        >>> Lake(Settings.from_env(root="/tmp/fw-doctest", environ={})).media([])
+        []
+        """
+        from flywheel.lake.media import read_media
+
+        return read_media(self, sample_ids, snapshot)
+
     def commit(
         self,
         name: str,

@@ -11,13 +11,16 @@ import functools
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
 from flywheel.config import S3Settings, Settings
-from flywheel.errors import StorageError
+from flywheel.errors import NotFoundError, StorageError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def s3_client(s3: S3Settings) -> Any:
@@ -73,6 +76,35 @@ def read_bytes(uri: str, s3: S3Settings) -> bytes:
     fs, path = filesystem(uri, s3)
     with fs.open_input_stream(path) as f:
         return bytes(f.read())
+
+
+def media_of(rows: pa.Table | pa.RecordBatch, s3: S3Settings) -> list[bytes]:
+    """The media of each of ``rows`` (``samples`` rows with sample_id, media and
+    media_uri): its inline bytes, else the object at its ``media_uri``. Every reader of
+    sample media resolves them here: ``Lake.media`` and, a batch at a time, the Ray Data
+    pipelines of training and scoring.
+
+    >>> import pyarrow as pa
+    >>> rows = pa.table({"sample_id": ["a"], "media": [b"png"], "media_uri": [None]})
+    >>> media_of(rows, S3Settings())
+    [b'png']
+    """
+    out = []
+    for sid, data, uri in zip(
+        rows.column("sample_id").to_pylist(),
+        rows.column("media").to_pylist(),
+        rows.column("media_uri").to_pylist(),
+        strict=True,
+    ):
+        if data is None:
+            if not uri:
+                raise NotFoundError(f"sample {sid} has neither inline media nor a media_uri")
+            try:
+                data = read_bytes(uri, s3)
+            except OSError as err:
+                raise StorageError(f"cannot read the media of sample {sid}: {err}") from None
+        out.append(data)
+    return out
 
 
 def put_bytes_if_absent(uri: str, data: bytes, s3: S3Settings) -> None:

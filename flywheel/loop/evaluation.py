@@ -2,8 +2,8 @@
 
 - The evaluation set of a candidate: the samples and labels it was evaluated on when
   trained, read again at the snapshots its ``models`` row pins, with the same rule as
-  ``flywheel.train.data`` (the test split, else the hash slice of the pool; a sample's
-  consolidated label, else its weak label).
+  ``flywheel.train.data`` (the test split, else the hash slice of the pool; the label
+  of ``flywheel.lake.labels_at``: a sample's consolidated label, else its weak label).
 - The regression gallery: every sample reported through feedback, with the expected
   label of its latest report.
 
@@ -24,9 +24,8 @@ import pyarrow.compute as pc
 import torch
 
 from flywheel.config import Settings
-from flywheel.lake import Lake
+from flywheel.lake import Lake, labels_at
 from flywheel.lake.filters import among, equal
-from flywheel.lake.storage import read_bytes
 from flywheel.modalities import get_modality
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint
 from flywheel.train.data import in_holdout
@@ -51,34 +50,13 @@ def read_eval_set(lake: Lake, row: Mapping[str, Any]) -> Cases:
     snaps = json.loads(row["snapshot_ids"])
     holdout = json.loads(row["holdout"])
     where = "test" if holdout["kind"] == "test_split" else "pool"
-    samples = lake.read(
-        "samples",
-        columns=["sample_id", "weak_label"],
-        snapshot_id=snaps["samples"],
-        row_filter=equal(split=where, modality=row["modality"]),
-    )
+    pinned = {"samples": snaps["samples"], "labels": snaps.get("labels")}
+    labelled = labels_at(lake, pinned, row_filter=equal(split=where, modality=row["modality"]))
     if holdout["kind"] != "test_split":
-        mask = in_holdout(samples["sample_id"].to_pylist(), float(holdout["fraction"]))
-        samples = samples.filter(pa.array(mask))
-    consolidated: dict[str, str] = {}
-    if snaps.get("labels") is not None:
-        labels = lake.read(
-            "labels", columns=["label_id", "sample_id", "label"], snapshot_id=snaps["labels"]
-        )
-        labels = labels.sort_by([("label_id", "ascending")])
-        consolidated = dict(
-            zip(labels["sample_id"].to_pylist(), labels["label"].to_pylist(), strict=True)
-        )
-    ids, refs = [], []
-    for sid, weak in zip(
-        samples["sample_id"].to_pylist(), samples["weak_label"].to_pylist(), strict=True
-    ):
-        label = consolidated.get(sid, weak)
-        if label is not None:
-            ids.append(sid)
-            refs.append(label)
-    media = read_media(lake, ids, snaps["samples"])
-    return Cases(ids, refs, [media[s] for s in ids])
+        mask = in_holdout(labelled["sample_id"].to_pylist(), float(holdout["fraction"]))
+        labelled = labelled.filter(pa.array(mask))
+    ids, refs = labelled["sample_id"].to_pylist(), labelled["label"].to_pylist()
+    return Cases(ids, refs, lake.media(ids, pinned))
 
 
 def read_gallery(lake: Lake, modality: str) -> tuple[Cases, int | None]:
@@ -101,29 +79,7 @@ def read_gallery(lake: Lake, modality: str) -> tuple[Cases, int | None]:
         for s, m in zip(kinds["sample_id"].to_pylist(), kinds["modality"].to_pylist(), strict=True)
         if m == modality
     )
-    media = read_media(lake, ids, None)
-    return Cases(ids, [expected[s] for s in ids], [media[s] for s in ids]), snap
-
-
-def read_media(lake: Lake, sample_ids: Sequence[str], snapshot_id: int | None) -> dict[str, bytes]:
-    """sample_id -> bytes, inline or fetched from object storage."""
-    if not sample_ids:
-        return {}
-    table = lake.read(
-        "samples",
-        columns=["sample_id", "media", "media_uri"],
-        snapshot_id=snapshot_id,
-        row_filter=among("sample_id", sample_ids),
-    )
-    out = {}
-    for sid, data, uri in zip(
-        table["sample_id"].to_pylist(),
-        table["media"].to_pylist(),
-        table["media_uri"].to_pylist(),
-        strict=True,
-    ):
-        out[sid] = data if data is not None else read_bytes(uri, lake.settings.s3)
-    return out
+    return Cases(ids, [expected[s] for s in ids], lake.media(ids)), snap
 
 
 class Predictor:

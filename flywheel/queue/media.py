@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
-from flywheel.lake.filters import among, equal
+from flywheel.lake.filters import among
 
 
 @dataclass(frozen=True)
@@ -96,27 +96,19 @@ class MediaSource:
 
     def fetch(self, sample_id: str, expires_in: int = 600) -> Media:
         """The media of ``sample_id``: its bytes, or a presigned URL for an S3 object."""
-        from flywheel.lake.storage import read_bytes
+        from flywheel.lake.media import media_batches
+        from flywheel.lake.storage import media_of
 
         try:
-            rows = self.lake.read(
-                "samples",
-                columns=["sample_id", "mime", "media", "media_uri"],
-                row_filter=equal(sample_id=sample_id),
-            ).to_pylist()
+            found = [
+                b for b in media_batches(self.lake, [sample_id], columns=["mime"]) if b.num_rows
+            ]
         except OSError as err:
             raise StorageError(f"cannot read the samples table: {err}") from None
-        if not rows:
+        if not found:
             raise NotFoundError(f"sample {sample_id} is not in the lake's samples table")
-        row = rows[0]
-        if row["media"] is not None:
-            return Media(mime=row["mime"], data=row["media"])
-        uri = row["media_uri"]
-        if not uri:
-            raise NotFoundError(f"sample {sample_id} has neither inline media nor a media_uri")
-        if uri.startswith("s3://"):
-            return Media(mime=row["mime"], redirect=self.presign(uri, expires_in))
-        try:
-            return Media(mime=row["mime"], data=read_bytes(uri, self.settings.s3))
-        except OSError as err:
-            raise StorageError(f"cannot read the media of sample {sample_id}: {err}") from None
+        row = found[0].slice(0, 1)
+        mime, uri = row.column("mime")[0].as_py(), row.column("media_uri")[0].as_py()
+        if not row.column("media")[0].is_valid and uri and uri.startswith("s3://"):
+            return Media(mime=mime, redirect=self.presign(uri, expires_in))
+        return Media(mime=mime, data=media_of(row, self.settings.s3)[0])

@@ -17,8 +17,8 @@ from typing import Any
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import sql
-from flywheel.reports.lakeview import LATEST_LABELS_SQL
+from flywheel.lake import labels_view_sql, sql
+from flywheel.lake.labels import CONSOLIDATED
 from flywheel.reports.page import render, write_page
 
 SOURCES = ("weak", "vendor", "gold", "verify")  # columns of the per-class table
@@ -79,11 +79,11 @@ def read_balance(settings: Settings) -> Balance:
     )
     for r in sql(weak, settings).to_pylist():
         classes[r["c"]]["weak"] = r["n"]
-    kinds = f"select label as c, label_kind as k, count(*) as n from ({LATEST_LABELS_SQL}) group by 1, 2"
+    kinds = f"""select label as c, label_kind as k, count(*) as n from ({labels_view_sql()})
+        where label_source = '{CONSOLIDATED}' group by 1, 2"""
     for r in sql(kinds, settings).to_pylist():
         classes[r["c"]][_KIND_TO_SOURCE.get(r["k"], "vendor")] += r["n"]
-    training = f"""select coalesce(lab.label, s.weak_label) as c, count(*) as n
-        from samples s left join ({LATEST_LABELS_SQL}) lab using (sample_id) where c is not null group by 1"""
+    training = f"select label as c, count(*) as n from ({labels_view_sql()}) group by 1"
     for r in sql(training, settings).to_pylist():
         classes[r["c"]]["training"] = r["n"]
     rules = """select case when weak_label_rule like 'ambiguous%' then 'ambiguous' else 'untagged'

@@ -30,8 +30,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from flywheel.config import Settings
-from flywheel.errors import ConfigError
+from flywheel.errors import ConfigError, NotFoundError, StorageError
 from flywheel.lake import Lake
+from flywheel.lake.filters import among
 from flywheel.reports import lakeview
 from flywheel.reports.clusters import ClassSplit, SplitConfig, find_split_clusters
 from flywheel.reports.media import AssetWriter, preview
@@ -138,15 +139,17 @@ def analyse_splits(
 def label_free_view(lake: Lake, sample_ids: list[str]) -> dict[str, np.ndarray]:
     """``{"imagenet" | "log-mel": (N, D)}`` for ``sample_ids`` of one modality; empty
     when their media cannot all be read (the model's embedding is then the only view)."""
-    media = lakeview.read_media(lake, sample_ids)
-    rows = [media.get(s) for s in sample_ids]
-    if not rows or any(r is None or r[2] is None for r in rows):
+    if not sample_ids:
         return {}
-    modalities = {r[0] for r in rows if r is not None}
+    kinds = lake.read("samples", columns=["modality"], row_filter=among("sample_id", sample_ids))
+    modalities = set(kinds.column("modality").to_pylist())
     if len(modalities) != 1:
         return {}
     (modality,) = modalities
-    data = [r[2] for r in rows if r is not None and r[2] is not None]
+    try:
+        data = lake.media(sample_ids)
+    except (NotFoundError, StorageError):
+        return {}
     name = "imagenet" if modality == "image" else "log-mel"
     return {name: label_free_features(modality, data)}
 

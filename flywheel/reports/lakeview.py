@@ -1,8 +1,9 @@
 """What the reports read from the lake: one card per sample (and per quarantined
 input), one point per scored sample, media bytes, and model rows.
 
-A sample's *class* is its consolidated label when it has one, else its weak label:
-what the next training run would learn it as.
+A sample's *class* is its label by the lake's one rule (``flywheel.lake.labels_view_sql``:
+its consolidated label when it has one, else its weak label): what the next training
+run would learn it as. Media come through ``flywheel.lake.media``'s scan.
 """
 
 from __future__ import annotations
@@ -15,23 +16,16 @@ import pyarrow.compute as pc
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError
-from flywheel.lake import Lake, sql
-from flywheel.lake.filters import among
+from flywheel.lake import Lake, labels_view_sql, sql
+from flywheel.lake.labels import CONSOLIDATED
+from flywheel.lake.media import media_batches
 from flywheel.lake.storage import read_bytes
 from flywheel.train.registry import PROMOTED_ALIAS, Models
 
 NO_CLASS = "(none)"
 QUARANTINED = "(quarantined)"
-# Sample ids per Iceberg scan: a scan reads the id column of every data file it cannot
-# rule out (ids are hashes: file statistics rarely can), so fewer, larger scans.
-_IDS_PER_SCAN = 20_000
-_MEDIA_COLUMNS = ("sample_id", "modality", "mime", "media", "media_uri")
-
-# The latest consolidated label of each sample (a sample can be decided again).
-LATEST_LABELS_SQL = """
-select sample_id, arg_max(label, decided_at) as label, arg_max(kind, decided_at) as label_kind
-from labels group by sample_id
-"""
+# The consolidated label of a sample joined as ``lab`` (null when its label is weak).
+_CONSOLIDATED_LABEL = f"case when lab.label_source = '{CONSOLIDATED}' then lab.label end"
 
 # Columns a --where condition can use; one row per sample and per quarantined input.
 CARD_COLUMNS = (
@@ -71,13 +65,13 @@ def card_table(settings: Settings, version: str | None, where: str | None) -> pa
     """Every card matching ``where`` (a SQL condition over ``CARD_COLUMNS``), without
     media; quarantined inputs have ``quarantined`` true and class ``(quarantined)``."""
     query = f"""
-    with lab as ({LATEST_LABELS_SQL}),
+    with lab as ({labels_view_sql()}),
     pred as ({_predictions(version, ["predicted_label", "confidence"])}),
     cards as (
       select s.sample_id, s.modality, s.mime, s.mime_mismatch, s.source, s.source_ref,
         s.source_path, s.tags, s.weak_label, s.weak_label_rule, s.split, s.width, s.height,
-        s.duration_s, s.sample_rate, lab.label, lab.label_kind, pred.predicted_label,
-        pred.confidence, coalesce(lab.label, s.weak_label, {literal(NO_CLASS)}) as class_name,
+        s.duration_s, s.sample_rate, {_CONSOLIDATED_LABEL} as label, lab.label_kind,
+        pred.predicted_label, pred.confidence, coalesce(lab.label, {literal(NO_CLASS)}) as class_name,
         false as quarantined, null::varchar as quarantine_reason,
         null::varchar as quarantine_detail
       from samples s left join lab using (sample_id) left join pred using (sample_id)
@@ -96,11 +90,11 @@ def card_table(settings: Settings, version: str | None, where: str | None) -> pa
 def point_table(settings: Settings, version: str) -> pa.Table:
     """One row per sample scored by ``version``: its embedding, prediction and class."""
     query = f"""
-    with lab as ({LATEST_LABELS_SQL}),
+    with lab as ({labels_view_sql()}),
     pred as ({_predictions(version, ["embedding", "predicted_label", "confidence"])})
     select pred.sample_id, pred.embedding, pred.predicted_label, pred.confidence,
-      s.modality, s.mime, s.weak_label, lab.label,
-      coalesce(lab.label, s.weak_label, {literal(NO_CLASS)}) as class_name
+      s.modality, s.mime, s.weak_label, {_CONSOLIDATED_LABEL} as label,
+      coalesce(lab.label, {literal(NO_CLASS)}) as class_name
     from pred join samples s using (sample_id) left join lab using (sample_id)
     order by pred.sample_id
     """
@@ -112,28 +106,20 @@ def point_table(settings: Settings, version: str) -> pa.Table:
     return table
 
 
-def read_media(lake: Lake, sample_ids: Sequence[str]) -> dict[str, tuple[str, str, bytes | None]]:
-    """sample_id -> (modality, mime, bytes); bytes None when the object cannot be read."""
-    return dict(iter_media(lake, sample_ids))
-
-
 def iter_media(
     lake: Lake, sample_ids: Sequence[str]
 ) -> Iterator[tuple[str, tuple[str, str, bytes | None]]]:
     """(sample_id, (modality, mime, bytes)) of each of ``sample_ids`` in the lake, a
-    record batch at a time: only their rows and only the media columns are read, so a
-    caller that handles each as it comes holds one batch of media, not all of it."""
-    ids = sorted(set(sample_ids))
-    table = lake.table("samples")
-    for start in range(0, len(ids), _IDS_PER_SCAN):
-        wanted = among("sample_id", ids[start : start + _IDS_PER_SCAN])
-        scan = table.scan(row_filter=wanted, selected_fields=_MEDIA_COLUMNS)
-        for batch in scan.to_arrow_batch_reader():
-            for r in batch.to_pylist():
-                data = r["media"]
-                if data is None and r["media_uri"]:
-                    data = read_source(r["media_uri"], lake.settings)
-                yield r["sample_id"], (r["modality"], r["mime"], data)
+    record batch at a time (``flywheel.lake.media.media_batches``): only their rows and
+    only the media columns are read, so a caller that handles each as it comes holds one
+    batch of media, not all of it. Bytes are None where an object cannot be read: a
+    report shows what it can and marks the rest."""
+    for batch in media_batches(lake, sample_ids, columns=("modality", "mime")):
+        for r in batch.to_pylist():
+            data = r["media"]
+            if data is None and r["media_uri"]:
+                data = read_source(r["media_uri"], lake.settings)
+            yield r["sample_id"], (r["modality"], r["mime"], data)
 
 
 def read_source(uri: str, settings: Settings) -> bytes | None:
@@ -143,11 +129,6 @@ def read_source(uri: str, settings: Settings) -> bytes | None:
         return read_bytes(uri, settings.s3)
     except (OSError, ValueError):
         return None
-
-
-def latest_labels(settings: Settings) -> pa.Table:
-    """sample_id, label, label_kind: the current consolidated label of each sample."""
-    return sql(LATEST_LABELS_SQL, settings)
 
 
 def class_column(table: pa.Table) -> list[str]:

@@ -13,7 +13,7 @@ import torch
 
 from flywheel.config import Settings
 from flywheel.lake.schema import PREDICTIONS
-from flywheel.lake.storage import read_bytes
+from flywheel.lake.storage import media_of
 from flywheel.modalities import get_modality
 from flywheel.score import uncertainty
 from flywheel.train.checkpoint import load_checkpoint
@@ -49,17 +49,10 @@ class Scorer:
         self.node = ray.get_runtime_context().get_node_id()
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
 
-    def _media(self, batch: pa.Table) -> list[bytes]:
-        inline = batch.column("media").to_pylist()
-        uris = batch.column("media_uri").to_pylist()
-        return [
-            m if m is not None else read_bytes(u, self.config.settings.s3)
-            for m, u in zip(inline, uris, strict=True)
-        ]
-
     @torch.inference_mode()
     def __call__(self, batch: pa.Table) -> pa.Table:
-        x = self.modality.collate(self._media(batch), self.spec).to(self.device)  # (B, C, H, W)
+        media = media_of(batch, self.config.settings.s3)  # inline bytes, else the object
+        x = self.modality.collate(media, self.spec).to(self.device)  # (B, C, H, W)
         logits, embedding = self.model.forward_with_embedding(x)  # (B, K), (B, D)
         probs = torch.softmax(logits, dim=1).cpu().numpy().astype(np.float32)
         mc = self._mc_dropout(embedding)  # (T, B, K) or None

@@ -3,9 +3,9 @@ snapshots: ids, labels and weights only. The media stream from the lake to the
 training workers through Ray Data (``flywheel.train.stream``); the driver never holds
 them.
 
-Labels: a sample's consolidated label (the ``labels`` table; the latest decision wins)
-with weight 1, else its weak label with weight ``weak_weight``; samples with neither are
-not used. Evaluation: the labelled ``test`` split when one was ingested, else a
+Labels: a sample's label by the lake's one rule (``flywheel.lake.labels_at``: its
+consolidated label, else its weak label), with weight 1 when consolidated, else
+``weak_weight``; samples with neither are not used. Evaluation: the labelled ``test`` split when one was ingested, else a
 deterministic slice of the labelled pool chosen by a hash of ``sample_id`` (see
 ``in_holdout``); ``regression`` samples are never trained on.
 """
@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.errors import ConfigError
-from flywheel.lake import TABLE_SCHEMAS, Lake
+from flywheel.lake import Lake
+from flywheel.lake.filters import equal
+from flywheel.lake.labels import CONSOLIDATED, labels_at
 from flywheel.train.errors import NoTrainingDataError
 
 HOLDOUT_SALT = "flywheel-holdout-v1"
-_SAMPLE_COLUMNS = ("sample_id", "modality", "split", "weak_label")
 
 
 @dataclass(frozen=True)
@@ -65,16 +66,14 @@ def read_training_data(
     """Read and split the labelled samples. ``classes`` fixes the class list (labels
     outside it are an error); otherwise it is ``base_classes`` (a parent model's, in
     its order) followed by any other labels, sorted. Every class needs training data."""
-    snaps = {"samples": lake.current_snapshot_id("samples")}
-    samples = lake.read("samples", columns=_SAMPLE_COLUMNS, snapshot_id=snaps["samples"])
-    modality = _pick_modality(samples, modality)
-    samples = samples.filter(pc.equal(samples["modality"], modality))
-    consolidated = None
-    if "labels" in TABLE_SCHEMAS:
-        snaps["labels"] = lake.current_snapshot_id("labels")
-        if snaps["labels"] is not None:
-            consolidated = _latest_labels(lake.read("labels", snapshot_id=snaps["labels"]))
-    table = _attach_labels(samples, consolidated, weak_weight)
+    snaps = {
+        "samples": lake.current_snapshot_id("samples"),
+        "labels": lake.current_snapshot_id("labels"),
+    }
+    present = lake.read("samples", columns=["modality"], snapshot_id=snaps["samples"])
+    modality = _pick_modality(present, modality)
+    labelled = labels_at(lake, snaps, columns=["split"], row_filter=equal(modality=modality))
+    table = _weigh(labelled, weak_weight)
     test = pc.equal(table["split"], "test")
     if pc.any(test).as_py():
         train = table.filter(pc.equal(table["split"], "pool"))
@@ -124,40 +123,13 @@ def _pick_modality(samples: pa.Table, modality: str | None) -> str:
     return modality
 
 
-def _latest_labels(labels: pa.Table) -> pa.Table:
-    """(sample_id, label): one row per sample, its latest decision."""
-    order = "label_id" if "label_id" in labels.column_names else "decided_at"
-    if labels.num_rows and order in labels.column_names:
-        labels = labels.sort_by([(order, "ascending")])
-    latest: dict[str, str] = dict(
-        zip(labels["sample_id"].to_pylist(), labels["label"].to_pylist(), strict=True)
-    )
-    return pa.table({"sample_id": list(latest), "label": list(latest.values())})
-
-
-def _attach_labels(
-    samples: pa.Table, consolidated: pa.Table | None, weak_weight: float
-) -> pa.Table:
-    """Add label (str), weight (float32) and consolidated (bool); drop unlabelled rows."""
-    gold: dict[str, str] = {}
-    if consolidated is not None:
-        gold = dict(
-            zip(
-                consolidated["sample_id"].to_pylist(),
-                consolidated["label"].to_pylist(),
-                strict=True,
-            )
-        )
-    ids = samples["sample_id"].to_pylist()
-    weak = samples["weak_label"].to_pylist()
-    labels = [gold.get(s, w) for s, w in zip(ids, weak, strict=True)]
-    is_gold = np.array([s in gold for s in ids], dtype=bool)
-    weight = np.where(is_gold, 1.0, weak_weight).astype(np.float32)
-    table = samples.append_column("label", pa.array(labels, pa.string()))
-    table = table.append_column("weight", pa.array(weight)).append_column(
-        "consolidated", pa.array(is_gold)
-    )
-    return table.filter(pc.is_valid(table["label"]))
+def _weigh(labelled: pa.Table, weak_weight: float) -> pa.Table:
+    """Add weight (float32: 1 for a consolidated label, else ``weak_weight``) and
+    consolidated (bool) to ``labels_at``'s rows."""
+    is_gold = pc.equal(labelled["label_source"], CONSOLIDATED)
+    weight = np.where(is_gold.to_numpy(zero_copy_only=False), 1.0, weak_weight)
+    table = labelled.append_column("weight", pa.array(weight.astype(np.float32)))
+    return table.append_column("consolidated", is_gold)
 
 
 def _class_names(

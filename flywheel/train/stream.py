@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from flywheel.config import S3Settings
 from flywheel.lake import Lake
-from flywheel.lake.storage import read_bytes
+from flywheel.lake.storage import media_of
 
 DATA_CPUS = 0.5  # CPUs left to Ray Data when the training workers would take them all
 TASK_CPUS = 0.25  # what one read or label-attaching task asks for
@@ -119,10 +119,7 @@ def _attach(batch: pa.Table, rows: pa.Table, s3: S3Settings) -> pa.Table:
     pos = pc.index_in(batch["sample_id"], value_set=rows["sample_id"])  # (B,) or null
     keep = pc.is_valid(pos)
     batch, pos = batch.filter(keep), pos.filter(keep)
-    media = [
-        m if m is not None else read_bytes(u, s3)
-        for m, u in zip(batch["media"].to_pylist(), batch["media_uri"].to_pylist(), strict=True)
-    ]
+    media = media_of(batch, s3)
     return pa.table(
         {
             "sample_id": batch["sample_id"],
