@@ -26,7 +26,7 @@ PUBLIC: dict[str, list[str]] = {
         "summarize",
     ],
     "flywheel.ingest": ["IngestConfig", "IngestSummary", "Taxonomy", "ingest"],
-    "flywheel.lake": ["Lake", "TABLE_SCHEMAS", "sql"],
+    "flywheel.lake": ["Lake", "TABLE_SCHEMAS", "labels_at", "labels_view_sql", "sql"],
     "flywheel.loop": [
         "FeedbackReport",
         "FeedbackResult",
