@@ -205,8 +205,9 @@ def _say(line: str) -> None:
 
 def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> str:
     """The queue, its gold answers (clean pool digits), and the vendor's token."""
+    from flywheel.db import open_engine
     from flywheel.queue.export import export_labels
-    from flywheel.queue.store import add_vendor, create_queue, open_engine
+    from flywheel.queue.store import add_vendor, create_queue
     from flywheel.queue.tasks import add_gold
 
     engine = open_engine(settings.catalog_uri)
@@ -295,9 +296,9 @@ def annotator_lines(
     settings: Settings, queue: str = QUEUE
 ) -> tuple[list[str], list[tuple[str, float | None, float | None]]]:
     """Accuracy of each annotator on gold (and Dawid-Skene's estimate)."""
+    from flywheel.db import open_engine
     from flywheel.queue.names import printable
     from flywheel.queue.stats import queue_stats
-    from flywheel.queue.store import open_engine
 
     engine = open_engine(settings.catalog_uri)
     try:

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from flywheel.config import Settings
+from flywheel.db import open_engine, transaction
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.commit import CommitHook
 
@@ -52,11 +53,11 @@ def _prepare_export(settings: Settings) -> None:
     from flywheel.queue import answers, leasing, store
     from flywheel.queue.tasks import enqueue
 
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
     enqueue(engine, "q", [{"sample_id": f"s{i:03d}"} for i in range(N_TASKS)])
     token = store.add_vendor(engine, "v", ["q"])
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         vendor = store.authenticate(conn, token)
         got = leasing.lease(conn, vendor, "q", N_TASKS)
         given = [answers.Answer(x.task_id, "ann", "cat", False, f"k{x.task_id}") for x in got.tasks]
@@ -65,10 +66,9 @@ def _prepare_export(settings: Settings) -> None:
 
 
 def _export(settings: Settings, hook: CommitHook | None, engine_uri: str | None = None) -> None:
-    from flywheel.queue import store
     from flywheel.queue.export import export_labels
 
-    engine = store.open_engine(engine_uri or settings.catalog_uri)
+    engine = open_engine(engine_uri or settings.catalog_uri)
     try:
         export_labels(Lake(settings), engine, batch_rows=5, before_commit=hook)
     finally:

@@ -16,6 +16,7 @@ import pytest
 
 import flywheel
 from flywheel.config import Settings
+from flywheel.db import open_engine, transaction
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.schema import TABLE_KINDS
 from tests import lake_writers as w
@@ -57,7 +58,7 @@ def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> int 
     from flywheel.queue.tasks import add_gold, enqueue
 
     classes = sorted(set(truth.values()))
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", classes, gold_rate=0.3)
     add_gold(engine, "q", [{"sample_id": s, "label": truth[s]} for s in ids[:4]])
     enqueue(engine, "q", [{"sample_id": s} for s in ids[4:24]])
@@ -69,7 +70,7 @@ def _annotate(settings: Settings, truth: dict[str, str], ids: list[str]) -> int 
     served = {True: 0, False: 0}
     first: int | None = None
     for turn in range(6):
-        with store.transaction(engine) as conn:
+        with transaction(engine) as conn:
             vendor = store.authenticate(conn, token)
             got = leasing.lease(conn, vendor, "q", 8)
             given = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from flywheel.config import Settings
-from flywheel.queue import store
+from flywheel.db import open_engine
 
 
 @click.command("serve")
@@ -36,7 +36,7 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
         config = dataclasses.replace(config, public_url=public_url)
     if settings.catalog_is_sqlite:
         settings.root.mkdir(parents=True, exist_ok=True)
-    store.open_engine(settings.catalog_uri).dispose()  # create the tables before the first request
+    open_engine(settings.catalog_uri).dispose()  # create the tables before the first request
     # h11, not httptools: only h11 bounds the request head (431-class errors answer 400).
     uvicorn.run(
         create_app(settings, config),

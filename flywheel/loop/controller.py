@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flywheel.config import Settings
+from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.loop import steps
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import gate_candidate
-from flywheel.loop.state import LoopStore, Round, open_loop_engine
+from flywheel.loop.state import LoopStore, Round
 from flywheel.queue.tasks import open_tasks
 from flywheel.train.registry import Models
 
@@ -89,7 +90,7 @@ def run_loop(
     from flywheel.strategies import get_strategy
 
     get_strategy(config.strategy)  # an unknown name fails here, listing the known ones
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     try:
         open_tasks(engine, config.queue)  # the queue exists
         store = LoopStore(engine, config.name, config.stale_after_s)

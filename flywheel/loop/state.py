@@ -1,4 +1,5 @@
-"""The loop's own state, in SQL tables beside the queue's (same database, ``fl_`` prefix).
+"""The loop's own state, in SQL tables beside the queue's (same database, ``fl_`` prefix;
+defined in :mod:`flywheel.db.loop_tables`, created by :func:`flywheel.db.open_engine`).
 
 The lake holds the facts (labels, models and their decisions, predictions, selections);
 these tables hold only what a restarted controller needs besides them:
@@ -24,71 +25,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Double,
-    Engine,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    select,
-)
+from sqlalchemy import Engine, func, select
 
-from flywheel.config import Settings
+from flywheel.db.engine import run_transaction
+from flywheel.db.loop_tables import loop_events, loop_rounds, loop_state
 from flywheel.loop.errors import LoopBusyError
-from flywheel.queue.store import open_engine, run_transaction
-
-metadata = MetaData()
-_Id = BigInteger().with_variant(Integer(), "sqlite")
-
-loop_state = Table(
-    "fl_loop_state",
-    metadata,
-    Column("name", String(200), primary_key=True),
-    Column("owner_host", String(255)),
-    Column("owner_pid", Integer),
-    Column("claimed_at", Double),
-    Column("heartbeat_at", Double),
-    Column("released_at", Double),  # set when the holder stopped cleanly
-    Column("phase", String(32), nullable=False),
-    Column("detail", Text, nullable=False, default=""),
-    Column("round", Integer),
-    Column("updated_at", Double, nullable=False),
-)
-
-loop_rounds = Table(
-    "fl_loop_rounds",
-    metadata,
-    Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("round", Integer, nullable=False),
-    Column("candidate", String(64)),  # the version being trained; set before training
-    Column("decision", String(16)),  # promoted | rejected
-    Column("reason", Text),
-    Column("started_at", Double, nullable=False),
-    Column("finished_at", Double),
-    Column("summary", JSON),
-    UniqueConstraint("name", "round", name="fl_loop_rounds_round"),
-)
-
-loop_events = Table(
-    "fl_loop_events",
-    metadata,
-    Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column("round", Integer),
-    Column("step", String(32), nullable=False),
-    Column("message", Text, nullable=False),
-    Column("at", Double, nullable=False),
-)
-Index("fl_loop_events_name", loop_events.c.name, loop_events.c.id)
 
 
 @dataclass(frozen=True)
@@ -111,15 +52,6 @@ class LoopState:
     owner: str | None  # host:pid of the holder, None when released
     heartbeat_at: float | None
     updated_at: float
-
-
-def open_loop_engine(settings: Settings) -> Engine:
-    """An engine on the catalog database with the queue and loop tables created."""
-    if settings.catalog_is_sqlite:
-        settings.root.mkdir(parents=True, exist_ok=True)
-    engine = open_engine(settings.catalog_uri)
-    run_transaction(engine, metadata.create_all)
-    return engine
 
 
 class LoopStore:

@@ -13,16 +13,9 @@ from textwrap import shorten
 import pyarrow.compute as pc
 
 from flywheel.config import Settings
+from flywheel.db import open_engine
 from flywheel.lake import Lake
-from flywheel.loop.state import (
-    LoopState,
-    Round,
-    open_loop_engine,
-    read_events,
-    read_rounds,
-    read_state,
-)
-from flywheel.train.registry import Models
+from flywheel.loop.state import LoopState, Round, read_events, read_rounds, read_state
 
 
 @dataclass
@@ -94,7 +87,7 @@ def read_status(settings: Settings, loop_name: str = "default") -> Status:
     history = Models.read(lake)
     current = history.promoted()
     feedback = lake.read("feedback", columns=["sample_id"])
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     try:
         stats = queue_stats(engine, refresh=False)
         state = read_state(engine, loop_name)

@@ -8,6 +8,7 @@ The public surface is re-exported here; modules are private by convention.
 1
 """
 
+from flywheel.db import open_engine, transaction
 from flywheel.queue.errors import (
     AuthError,
     ConflictError,
@@ -17,14 +18,7 @@ from flywheel.queue.errors import (
 )
 from flywheel.queue.quality import Decision, dawid_skene, majority_vote, weighted_vote
 from flywheel.queue.stats import QueueStats, queue_stats, refresh_quality
-from flywheel.queue.store import (
-    Queue,
-    add_vendor,
-    create_queue,
-    open_engine,
-    revoke_vendor,
-    transaction,
-)
+from flywheel.queue.store import Queue, add_vendor, create_queue, revoke_vendor
 from flywheel.queue.tasks import EnqueueResult, add_gold, enqueue
 
 __all__ = [

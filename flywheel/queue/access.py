@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, and_, exists, or_, select
 
+from flywheel.db import queue_tables as t
 from flywheel.errors import NotFoundError
-from flywheel.queue import tables as t
 from flywheel.queue.store import Vendor, now
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from flywheel.queue import tables as t
+from flywheel.db import queue_tables as t
 from flywheel.queue.quality import PRIOR_ACCURACY, estimate_accuracy
 
 AnnotatorKey = tuple[int, str]  # (vendor_id, annotator)

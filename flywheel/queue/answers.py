@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from flywheel.db import queue_tables as t
 from flywheel.errors import NotFoundError
-from flywheel.queue import tables as t
 from flywheel.queue.accuracy import AnnotatorKey, annotator_accuracy
 from flywheel.queue.errors import ConflictError, InvalidAnswerError
 from flywheel.queue.quality import accuracy_weight, weighted_vote

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException
 
 from flywheel.config import Settings
+from flywheel.db import open_engine, run_transaction
 from flywheel.errors import ConfigError, FlywheelError, NotFoundError, StorageError
 from flywheel.queue import access, answers, leasing, store
 from flywheel.queue.errors import AuthError, ConflictError, InvalidAnswerError
@@ -108,18 +109,18 @@ class ApiState:
     def engine(self) -> Engine:
         with self._lock:
             if self._engine is None:
-                self._engine = store.open_engine(self.settings.catalog_uri)
+                self._engine = open_engine(self.settings.catalog_uri)
             return self._engine
 
     def run(self, work: Callable[[Any], Any]) -> Any:
         """``work(conn)`` in one transaction of the queue database."""
-        return store.run_transaction(self.engine, work)
+        return run_transaction(self.engine, work)
 
     def token_known(self, token: str) -> bool:
         """Whether ``token`` is an active vendor's; a database error answers True so
         the route reports it (503) as it does for any request."""
         try:
-            store.run_transaction(self.engine, lambda conn: store.authenticate(conn, token))
+            run_transaction(self.engine, lambda conn: store.authenticate(conn, token))
         except AuthError:
             return False
         except OperationalError:

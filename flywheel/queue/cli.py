@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from flywheel.clikit import names_option, needs_catalog, parse_names
 from flywheel.config import Settings
+from flywheel.db import open_engine, transaction
 from flywheel.errors import ConfigError, NotFoundError, SourceError
 from flywheel.queue import labelstudio, store
 from flywheel.queue.names import printable
@@ -27,7 +28,7 @@ from flywheel.queue.tasks import add_gold, enqueue
 def _engine(settings: Settings) -> Engine:
     if settings.catalog_is_sqlite:
         settings.root.mkdir(parents=True, exist_ok=True)
-    return store.open_engine(settings.catalog_uri)
+    return open_engine(settings.catalog_uri)
 
 
 def _read_items(path: Path) -> list[dict[str, Any]]:
@@ -255,7 +256,7 @@ def export_ls(settings: Settings, name: str, vendor: str, max_tasks: int, lease_
     )
     output.write_text(json.dumps(ls_tasks, indent=2) + "\n")
     if config_out is not None:
-        with store.transaction(engine) as conn:
+        with transaction(engine) as conn:
             labels = store.get_queue(conn, name).labels
         config_out.write_text(labelstudio.labeling_config(labels, kind, data_key) + "\n")
     click.echo(f"wrote {len(ls_tasks)} Label Studio tasks to {output} (lease {lease_id or 'none'})")

@@ -19,9 +19,10 @@ from xml.sax.saxutils import quoteattr
 
 from sqlalchemy import Engine, select
 
+from flywheel.db import queue_tables as t
+from flywheel.db import run_transaction, transaction
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.queue import answers, leasing, store
-from flywheel.queue import tables as t
 from flywheel.queue.errors import ConflictError, InvalidAnswerError
 
 FROM_NAME = "label"  # the <Choices name=...> of the labeling config
@@ -38,7 +39,7 @@ def queue_modality(engine: Engine, queue_name: str, lookup: ModalityLookup) -> s
     """The modality of ``queue_name``'s samples in the lake, which is the Label Studio
     data key of its tasks. A queue whose samples the lake does not know (nothing
     ingested there yet) is taken as images; one that mixes modalities is an error."""
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         queue_id = store.get_queue(conn, queue_name).id
         ids = conn.execute(
             select(t.tasks.c.sample_id)
@@ -98,7 +99,7 @@ def export_tasks(
         vendor = store.get_vendor(conn, vendor_name)
         return leasing.lease(conn, vendor, queue_name, max_tasks, lease_seconds, kind=kind)
 
-    lease = store.run_transaction(engine, work)
+    lease = run_transaction(engine, work)
     return lease.lease_id, [
         _ls_task(lease.lease_id or "", x, media_url, data_key) for x in lease.tasks
     ]
@@ -152,7 +153,7 @@ def import_annotations(
     as ``vendor_name``. Each answer is its own transaction, so one refused answer (no
     longer needed, unknown label) is reported without blocking the rest."""
     result = ImportResult()
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         vendor = store.get_vendor(conn, vendor_name)
     for index, ls_task in enumerate(ls_tasks):
         data = ls_task.get("data") or {}
@@ -172,7 +173,7 @@ def import_annotations(
                     answers.submit(conn, vendor, lease_id, [answer])
                     return known
 
-                if store.run_transaction(engine, work):
+                if run_transaction(engine, work):
                     result.already += 1
                 else:
                     result.stored += 1

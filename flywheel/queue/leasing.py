@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from flywheel.db import queue_tables as t
 from flywheel.errors import NotFoundError
-from flywheel.queue import tables as t
 from flywheel.queue.errors import LeaseExpiredError
 from flywheel.queue.store import MAX_LEASE_SECONDS, Queue, Vendor, now, vendor_queue
 

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import ColumnElement, Connection, Engine, case, func, select
 
-from flywheel.queue import tables as t
+from flywheel.db import queue_tables as t
+from flywheel.db import run_transaction
 from flywheel.queue.accuracy import gold_results
 from flywheel.queue.quality import DawidSkene, dawid_skene
-from flywheel.queue.store import Queue, get_queue, list_queues, now, run_transaction
+from flywheel.queue.store import Queue, get_queue, list_queues, now
 
 
 @dataclass(frozen=True)

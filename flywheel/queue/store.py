@@ -1,30 +1,23 @@
-"""The queue database: engine, transactions, queues and vendors.
+"""The queue database: queues and vendors.
 
-One engine per process, made by ``open_engine``; every change runs in ``transaction``,
-which on SQLite takes the single write lock up front (``BEGIN IMMEDIATE``, plus an
-in-process lock so threads queue instead of spinning on ``database is locked``) and on
-PostgreSQL is a plain READ COMMITTED transaction whose row locks (``FOR UPDATE [SKIP
-LOCKED]``) do the work.
+The engine and its transactions are :mod:`flywheel.db`'s (``open_engine``,
+``transaction``, ``run_transaction``), re-exported here for the queue's modules.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
-import threading
 import time
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy import Connection, Engine, select
 
+from flywheel.db import queue_tables as t
+from flywheel.db.engine import run_transaction
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.queue import tables as t
 from flywheel.queue.errors import AuthError
 
 T = TypeVar("T")
@@ -34,76 +27,10 @@ DEFAULT_LEASE_SECONDS = 600
 MAX_LEASE_SECONDS = 24 * 3600
 DEFAULT_MIN_AGREEMENT = 0.6
 
-_sqlite_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
-
 
 def now() -> float:
     """The queue's clock: UNIX seconds."""
     return time.time()
-
-
-def open_engine(catalog_uri: str) -> Engine:
-    """An engine on the catalog database with the queue tables created (idempotent).
-
-    >>> engine = open_engine("sqlite://")
-    >>> engine.dialect.name
-    'sqlite'
-    """
-    if catalog_uri.startswith("sqlite"):
-        memory = catalog_uri in ("sqlite://", "sqlite:///:memory:")
-        pool: dict[str, Any] = (
-            {"poolclass": StaticPool} if memory else {"pool_size": 20, "max_overflow": 20}
-        )
-        engine = create_engine(
-            catalog_uri, connect_args={"timeout": 30, "check_same_thread": False}, **pool
-        )
-        event.listen(engine, "connect", _sqlite_on_connect)
-        event.listen(engine, "begin", _sqlite_on_begin)
-        _sqlite_locks[engine] = threading.Lock()
-    else:
-        engine = create_engine(catalog_uri, pool_size=20, max_overflow=20, pool_pre_ping=True)
-    with transaction(engine) as conn:
-        if engine.dialect.name == "postgresql":
-            # create_all is check-then-create; two processes starting at once would race.
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(4242001)")
-        t.metadata.create_all(conn)
-    return engine
-
-
-def _sqlite_on_connect(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # readers (the Iceberg catalog) never block
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def _sqlite_on_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-@contextlib.contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: committed when the block ends, rolled back when it raises."""
-    lock = _sqlite_locks.get(engine)
-    with lock or contextlib.nullcontext(), engine.begin() as conn:
-        yield conn
-
-
-def run_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 4) -> T:
-    """Run ``work`` in a transaction, retrying when PostgreSQL reports a deadlock or a
-    concurrent insert of the same unique key (two retries of one request racing)."""
-    for attempt in range(attempts):
-        try:
-            with transaction(engine) as conn:
-                return work(conn)
-        except (IntegrityError, OperationalError) as err:
-            code = getattr(err.orig, "pgcode", None)
-            retryable = isinstance(err, IntegrityError) or code in ("40P01", "40001")
-            if not retryable or attempt == attempts - 1:
-                raise
-            time.sleep(0.01 * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 def hash_token(token: str) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 import pyarrow as pa
 from sqlalchemy import Connection, Engine, func, select
 
+from flywheel.db import queue_tables as t
+from flywheel.db import run_transaction
 from flywheel.errors import ConfigError
-from flywheel.queue import tables as t
-from flywheel.queue.store import get_queue, now, run_transaction
+from flywheel.queue.store import get_queue, now
 
 KINDS = ("label", "verify")
 _SAMPLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -45,7 +46,8 @@ def enqueue(
     "top_k": [[label, p], ...]}`` and optional ``priority`` (higher is leased first;
     default: the order given). An Arrow table with those columns works too.
 
-    >>> from flywheel.queue.store import create_queue, open_engine
+    >>> from flywheel.queue.store import create_queue
+    >>> from flywheel.db import open_engine
     >>> engine = open_engine("sqlite://")
     >>> _ = create_queue(engine, "q", ["cat", "dog"])
     >>> enqueue(engine, "q", [{"sample_id": "a1", "prefill": {"label": "cat"}}])

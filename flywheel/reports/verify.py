@@ -91,7 +91,8 @@ def class_split(
 
 def _check_queue_label(settings: Settings, queue: str, class_name: str) -> None:
     """The queue exists and can ask "is this CLASS?" — checked before anything is written."""
-    from flywheel.queue.store import get_queue, open_engine
+    from flywheel.db import open_engine
+    from flywheel.queue.store import get_queue
 
     engine = open_engine(settings.catalog_uri)
     try:

@@ -44,7 +44,7 @@ def predictions(lake: Lake, version: str, columns: Sequence[str]) -> pa.Table:
 
 def known_sample_ids(lake: Lake, settings: Settings) -> set[str]:
     """Samples already labelled (the lake's labels) or queued (the queue database)."""
-    from flywheel.queue.store import open_engine
+    from flywheel.db import open_engine
     from flywheel.queue.tasks import queued_sample_ids
 
     known = set(lake.read("labels", columns=["sample_id"]).column("sample_id").to_pylist())

@@ -148,7 +148,8 @@ def _model_row(
 
 
 def _check_queue(settings: Settings, queue: str) -> None:
-    from flywheel.queue.store import get_queue, open_engine
+    from flywheel.db import open_engine
+    from flywheel.queue.store import get_queue
 
     engine = open_engine(settings.catalog_uri)
     try:
@@ -277,7 +278,7 @@ def _prefill(
 
 
 def _enqueue(settings: Settings, queue: str, picks: pa.Table, summary: SelectSummary) -> None:
-    from flywheel.queue.store import open_engine
+    from flywheel.db import open_engine
     from flywheel.queue.tasks import enqueue
 
     items = []

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 import flywheel
 from flywheel.config import S3Settings, Settings
+from flywheel.db import open_engine, transaction
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.lake.schema import TABLE_KINDS
 from flywheel.queue.export import LABEL_MARK
@@ -133,7 +134,7 @@ def _two_decisions_for_one_sample(settings: Settings) -> Any:
     from flywheel.queue.tasks import enqueue
 
     settings.root.mkdir(parents=True, exist_ok=True)
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
     token = store.add_vendor(engine, "v", ["q"])
     enqueue(engine, "q", [{"sample_id": "s1"}, {"sample_id": "s2"}])
@@ -142,7 +143,7 @@ def _two_decisions_for_one_sample(settings: Settings) -> Any:
     for answer, task in rounds:
         if task is not None:
             enqueue(engine, "q", [task])
-        with store.transaction(engine) as conn:
+        with transaction(engine) as conn:
             vendor = store.authenticate(conn, token)
             got = leasing.lease(conn, vendor, "q", 10)
             given = [

@@ -26,8 +26,9 @@ import httpx
 import pytest
 
 from flywheel.config import Settings
+from flywheel.db import open_engine
 from flywheel.lake import Lake
-from flywheel.loop.state import open_loop_engine, read_rounds
+from flywheel.loop.state import read_rounds
 from flywheel.sim import SimulatedVendor
 from tests.loop.conftest import Template, cli_subprocess
 from tests.queue.conftest import ApiServer
@@ -136,7 +137,7 @@ def final_tables(settings: Settings) -> dict[str, Any]:
         data = lake.read(table, columns=columns).to_pylist()
         return sorted(tuple(r[c] for c in columns) for r in data)
 
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     rounds = [(r.round, r.candidate, r.decision) for r in read_rounds(engine, "default")]
     engine.dispose()
     models = rows("models", ["version", "status", "parent"])

@@ -9,11 +9,12 @@ import json
 import pytest
 
 from flywheel.cli import main
+from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.controller import run_loop
 from flywheel.loop.gates import GateConfig
-from flywheel.loop.state import open_loop_engine, read_rounds, read_state
+from flywheel.loop.state import read_rounds, read_state
 from flywheel.sim import SimulatedAnnotator, SimulatedVendor
 from flywheel.train.registry import Models
 from tests.loop.conftest import TRAIN, Template
@@ -87,7 +88,7 @@ def test_two_rounds_with_a_simulated_vendor(
     ):
         assert needle in text, text
 
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     state = read_state(engine, "default")
     rounds = read_rounds(engine, "default")
     engine.dispose()

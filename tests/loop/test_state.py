@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from flywheel.config import Settings
+from flywheel.db import open_engine
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.errors import LoopBusyError
-from flywheel.loop.state import LoopStore, open_loop_engine, read_events, read_rounds, read_state
+from flywheel.loop.state import LoopStore, read_events, read_rounds, read_state
 
 
 @pytest.fixture
 def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
-    eng = open_loop_engine(Settings.from_env(root=tmp_path / "root", environ={}))
+    eng = open_engine(Settings.from_env(root=tmp_path / "root", environ={}).catalog_uri)
     yield eng
     eng.dispose()
 
@@ -110,7 +111,7 @@ def test_a_loop_that_cannot_start_says_why_in_one_line(
     from flywheel.queue import create_queue
 
     settings = Settings.from_env(root=tmp_path / "root", environ={})
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     create_queue(engine, "q", ["cat", "dog"])
     other = LoopStore(engine, "default")
     other.host = "elsewhere"
@@ -126,10 +127,11 @@ import sys, time
 from pathlib import Path
 from flywheel.config import Settings
 from flywheel.loop.errors import LoopBusyError
-from flywheel.loop.state import LoopStore, open_loop_engine
+from flywheel.loop.state import LoopStore
+from flywheel.db import open_engine
 root, uri, gate = sys.argv[1:4]
 settings = Settings.from_env(root=Path(root), environ={"FLYWHEEL_CATALOG_URI": uri})
-engine = open_loop_engine(settings)
+engine = open_engine(settings.catalog_uri)
 while not Path(gate).exists():
     time.sleep(0.002)
 try:
@@ -156,7 +158,7 @@ def test_controllers_started_together_elect_exactly_one(
         else f"sqlite:///{root / 'catalog.db'}"
     )
     settings = Settings.from_env(root=root, environ={"FLYWHEEL_CATALOG_URI": uri})
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     if before == "released":
         earlier = LoopStore(engine, "main")
         earlier.claim()

@@ -17,11 +17,11 @@ import flywheel.loop.gates
 import flywheel.loop.registry
 import flywheel.queue.tasks
 from flywheel.config import Settings
+from flywheel.db import open_engine
+from flywheel.db import queue_tables as t
 from flywheel.lake import TABLE_SCHEMAS, Lake
 from flywheel.loop import steps
-from flywheel.loop.state import open_loop_engine
 from flywheel.queue import create_queue, enqueue
-from flywheel.queue import tables as t
 from flywheel.queue.tasks import open_tasks, scrub_prefills
 
 SAMPLES = [f"{i:064x}" for i in range(1, 7)]
@@ -96,7 +96,7 @@ def _prefills(engine, queue_id: int = 1) -> dict[str, dict]:  # type: ignore[no-
 
 
 def test_picks_a_crash_left_unqueued_are_queued_once(settings: Settings) -> None:
-    lake, engine = Lake(settings), open_loop_engine(settings)
+    lake, engine = Lake(settings), open_engine(settings.catalog_uri)
     create_queue(engine, "q", ["cat", "dog"])
     lake.commit("selections", _selection(SAMPLES[:2], 1, "q"), {})
     enqueue(engine, "q", [{"sample_id": s} for s in SAMPLES[:2]])  # round 1 went in whole
@@ -114,7 +114,7 @@ def test_picks_a_crash_left_unqueued_are_queued_once(settings: Settings) -> None
 
 
 def test_blocklisted_classes_leave_open_label_prefills(settings: Settings) -> None:
-    engine = open_loop_engine(settings)
+    engine = open_engine(settings.catalog_uri)
     create_queue(engine, "q", ["cat", "dog", "eel"])
     prefill = {"label": "dog", "confidence": 0.6, "top_k": [["dog", 0.6], ["eel", 0.3]]}
     enqueue(

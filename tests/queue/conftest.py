@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from flywheel.config import Settings
-from flywheel.queue import store
+from flywheel.db import open_engine
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    eng = store.open_engine(db_url)
+    eng = open_engine(db_url)
     yield eng
     eng.dispose()
 
@@ -143,7 +143,7 @@ def shared_settings(
 
 @pytest.fixture(scope="module")
 def shared_engine(shared_settings: Settings) -> Iterator[Engine]:
-    eng = store.open_engine(shared_settings.catalog_uri)
+    eng = open_engine(shared_settings.catalog_uri)
     yield eng
     eng.dispose()
 

@@ -16,9 +16,10 @@ from sqlalchemy import Engine, func, select
 
 from flywheel.api import openapi_document
 from flywheel.config import Settings
+from flywheel.db import queue_tables as t
+from flywheel.db import transaction
 from flywheel.lake import Lake
 from flywheel.queue import store
-from flywheel.queue import tables as t
 from flywheel.queue.tasks import enqueue
 from tests.queue.conftest import ApiServer, auth
 
@@ -61,7 +62,7 @@ def answer(task_id: int, key: str, label: str = "cat", who: str = "ann") -> dict
 
 
 def count_answers(engine: Engine, key_prefix: str) -> int:
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         return int(
             conn.execute(
                 select(func.count())

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 import flywheel.cli
 from flywheel.config import Settings
+from flywheel.db import open_engine, transaction
+from flywheel.db import queue_tables as t
 from flywheel.lake import Lake, sql
 from flywheel.queue import answers, leasing, store
-from flywheel.queue import tables as t
 from flywheel.queue.cli import COMMANDS
 from flywheel.queue.export import ANNOTATION_MARK, LABEL_MARK, export_labels, export_table
 
@@ -28,8 +29,8 @@ def run(capsys: pytest.CaptureFixture[str], settings: Settings, *args: str) -> t
 
 
 def answer_all(settings: Settings, token: str, queue: str, label: str = "cat") -> int:
-    engine = store.open_engine(settings.catalog_uri)
-    with store.transaction(engine) as conn:
+    engine = open_engine(settings.catalog_uri)
+    with transaction(engine) as conn:
         vendor = store.authenticate(conn, token)
         got = leasing.lease(conn, vendor, queue, 100)
         given = [answers.Answer(x.task_id, "ann", label, False, f"k{x.task_id}") for x in got.tasks]
@@ -92,7 +93,7 @@ def test_queue_vendor_and_export_commands(
 
 def test_export_is_exactly_once_across_a_crash(queue_settings: Settings) -> None:
     settings = queue_settings
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
     from flywheel.queue.tasks import enqueue
 
@@ -112,7 +113,7 @@ def test_export_is_exactly_once_across_a_crash(queue_settings: Settings) -> None
     assert sorted(ann) == [1, 2, 3, 4, 5, 6] and sorted(lab) == [1, 2, 3, 4, 5, 6]
     assert lake.snapshot_properties("annotations")[ANNOTATION_MARK] == "6"
     assert lake.snapshot_properties("labels")[LABEL_MARK] == "6"
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         votes = conn.execute(
             select(t.labels.c.votes).where(t.labels.c.sample_id == "late")
         ).scalar_one()
@@ -129,7 +130,7 @@ def test_labels_decided_during_an_export_wait_for_their_answers(queue_settings: 
     from flywheel.queue.tasks import enqueue
 
     settings = queue_settings
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
     enqueue(engine, "q", [{"sample_id": f"s{i}"} for i in range(3)])
     token = store.add_vendor(engine, "v", ["q"])
@@ -150,14 +151,14 @@ def test_queue_stats_prints_annotator_names_safely(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings.root.mkdir(parents=True)
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
     from flywheel.queue.tasks import enqueue
 
     enqueue(engine, "q", [{"sample_id": "s1"}])
     token = store.add_vendor(engine, "v", ["q"])
     forged = "ann\n  vendor boss: gold 99/99 (1.00)\x1b[31m\u202e"
-    with store.transaction(engine) as conn:  # as an import would store it, past the API
+    with transaction(engine) as conn:  # as an import would store it, past the API
         vendor = store.authenticate(conn, token)
         got = leasing.lease(conn, vendor, "q", 1)
         given = [answers.Answer(got.tasks[0].task_id, forged, "cat", False, "k1")]

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from sqlalchemy import Engine, select
 
+from flywheel.db import queue_tables as t
+from flywheel.db import transaction
 from flywheel.queue import store
-from flywheel.queue import tables as t
 from flywheel.queue.tasks import enqueue
 from tests.queue.conftest import ApiServer, auth
 
@@ -109,7 +110,7 @@ def test_16_concurrent_clients(api_server: ApiServer, engine: Engine) -> None:
     assert set(ledger.statuses) == {200}
     assert len(ledger.acked) == N_TASKS
 
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         rows = conn.execute(
             select(t.annots.c.id, t.annots.c.task_id, t.annots.c.idempotency_key)
         ).all()

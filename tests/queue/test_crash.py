@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from flywheel.config import Settings
+from flywheel.db import queue_tables as t
+from flywheel.db import transaction
 from flywheel.queue import store
-from flywheel.queue import tables as t
 from flywheel.queue.tasks import enqueue
 from tests.queue.conftest import ApiServer, auth
 from tests.queue.crash_app import EXIT_CODE
@@ -38,7 +39,7 @@ def test_kill_between_commit_and_reply(
             with pytest.raises(httpx.TransportError):  # no reply: the process is gone
                 client.post("/v1/annotations", json=body)
         assert server.wait_exit() == EXIT_CODE
-        with store.transaction(engine) as conn:
+        with transaction(engine) as conn:
             committed = conn.execute(select(t.annots.c.id, t.annots.c.idempotency_key)).all()
         assert len(committed) == 2  # the commit landed before the crash
 
@@ -49,7 +50,7 @@ def test_kill_between_commit_and_reply(
         assert {
             (a["annotation_id"], a["idempotency_key"]) for a in retry.json()["annotations"]
         } == {(r.id, r.idempotency_key) for r in committed}
-        with store.transaction(engine) as conn:
+        with transaction(engine) as conn:
             assert len(conn.execute(select(t.annots.c.id)).all()) == 2
             assert len(conn.execute(select(t.labels.c.id)).all()) == 2
     finally:

@@ -11,8 +11,9 @@ from sqlalchemy import Engine, select
 
 import flywheel.cli
 from flywheel.config import Settings
+from flywheel.db import open_engine, transaction
+from flywheel.db import queue_tables as t
 from flywheel.queue import labelstudio, store
-from flywheel.queue import tables as t
 from flywheel.queue.cli import COMMANDS
 from flywheel.queue.tasks import enqueue
 
@@ -52,7 +53,7 @@ def test_export_and_import_round_trip(engine: Engine) -> None:
     assert len(result.rejected) == 1 and "'zebra' is not one of cat, dog" in result.rejected[0]
     again = labelstudio.import_annotations(engine, "studio", tasks)
     assert (again.stored, again.already) == (0, 3)
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         label = conn.execute(select(t.labels)).one()
         n_answers = len(conn.execute(select(t.annots.c.id)).all())
     assert (label.sample_id, label.label, label.method, label.n_answers) == (
@@ -142,8 +143,8 @@ def test_round_trip_follows_the_queues_modality(
     code = flywheel.cli.main([*root, "queue", "import-ls", str(out_json), "--vendor", "studio"])
     assert code == 0
     assert capsys.readouterr().out == "imported 2 answers (0 already imported, 0 not taken)\n"
-    engine = store.open_engine(settings.catalog_uri)
-    with store.transaction(engine) as conn:
+    engine = open_engine(settings.catalog_uri)
+    with transaction(engine) as conn:
         labels = {r.sample_id: r.label for r in conn.execute(select(t.labels))}
     assert labels == {"s1": "no", "s2": "no"}
 

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from flywheel.config import Settings
+from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.queue import store
 from flywheel.queue.tasks import enqueue
@@ -26,7 +27,7 @@ def test_presigned_media_urls_on_s3(s3: S3Info, s3_bucket: str, tmp_path: Path) 
     boto3.client("s3", **s3.client_kwargs()).put_object(Bucket=s3_bucket, Key=key, Body=b"S3" * 500)
     rows = [("big", None, f"s3://{s3_bucket}/{key}"), ("small", b"inline", None)]
     Lake(settings).commit("samples", samples_table(rows), {})
-    engine = store.open_engine(settings.catalog_uri)
+    engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"], lease_seconds=120)
     enqueue(engine, "q", [{"sample_id": "big"}, {"sample_id": "small"}])
     token = store.add_vendor(engine, "v", ["q"])

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
+from flywheel.db import queue_tables as t
+from flywheel.db import run_transaction, transaction
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.queue import answers, leasing, store
-from flywheel.queue import tables as t
 from flywheel.queue.errors import ConflictError, InvalidAnswerError, LeaseExpiredError
 from flywheel.queue.stats import queue_stats
 from flywheel.queue.tasks import add_gold, enqueue
@@ -28,7 +29,7 @@ def items(n: int, start: int = 0, **extra: Any) -> list[dict[str, Any]]:
 def lease(
     engine: Engine, token: str, queue: str, n: int, seconds: int | None = None
 ) -> leasing.Lease:
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         return leasing.lease(conn, store.authenticate(conn, token), queue, n, seconds)
 
 
@@ -37,13 +38,13 @@ def submit(
 ):  # type: ignore[no-untyped-def]
     """given: (task_id, annotator, label or None for skip, key)."""
     batch = [answers.Answer(tid, who, label, label is None, key) for tid, who, label, key in given]
-    return store.run_transaction(
+    return run_transaction(
         engine, lambda conn: answers.submit(conn, store.authenticate(conn, token), lease_id, batch)
     )
 
 
 def count(engine: Engine, table: Any, *where: Any) -> int:
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
 
 
@@ -62,7 +63,7 @@ def test_enqueue_skips_samples_already_queued_or_labelled(engine: Engine) -> Non
     # The selection stage's shape of top_k: a list of {label, prob}.
     top_k = [{"label": "dog", "prob": 0.6}, {"label": "cat", "prob": 0.4}]
     enqueue(engine, "q", [{"sample_id": "x2", "prefill": {"label": "dog", "top_k": top_k}}])
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         stored = conn.execute(select(t.tasks.c.prefill).where(t.tasks.c.sample_id == "x2"))
         assert stored.scalar_one()["top_k"] == [["dog", 0.6], ["cat", 0.4]]
 
@@ -95,11 +96,11 @@ def test_create_queue_and_vendor_validate(engine: Engine) -> None:
         store.add_vendor(engine, "v", ["nope"])
     token = store.add_vendor(engine, "v", ["q"])
     assert len(token) >= 40
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         stored = conn.execute(select(t.vendors.c.token_hash)).scalar_one()
     assert token not in stored and stored == store.hash_token(token)
     store.revoke_vendor(engine, "v")
-    with pytest.raises(Exception, match="invalid or revoked"), store.transaction(engine) as conn:
+    with pytest.raises(Exception, match="invalid or revoked"), transaction(engine) as conn:
         store.authenticate(conn, token)
 
 
@@ -117,7 +118,7 @@ def test_a_task_is_in_one_live_lease_and_expired_leases_return(engine: Engine) -
     time.sleep(1.1)
     third = lease(engine, b, "q", 10)
     assert {x.task_id for x in third.tasks} == ids1
-    with pytest.raises(LeaseExpiredError), store.transaction(engine) as conn:
+    with pytest.raises(LeaseExpiredError), transaction(engine) as conn:
         leasing.heartbeat(conn, store.authenticate(conn, a), first.lease_id or "")
 
 
@@ -128,14 +129,14 @@ def test_heartbeat_release_and_strangers(engine: Engine) -> None:
     b = store.add_vendor(engine, "b", ["q"])
     got = lease(engine, a, "q", 3, seconds=5)
     assert got.lease_id
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         expires, held = leasing.heartbeat(conn, store.authenticate(conn, a), got.lease_id, 100)
     assert expires > time.time() + 90 and held == sorted(x.task_id for x in got.tasks)
-    with pytest.raises(NotFoundError), store.transaction(engine) as conn:
+    with pytest.raises(NotFoundError), transaction(engine) as conn:
         leasing.heartbeat(conn, store.authenticate(conn, b), got.lease_id)
     with pytest.raises(NotFoundError):
         submit(engine, b, got.lease_id, (got.tasks[0].task_id, "x", "cat", "k"))
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         assert leasing.release(conn, store.authenticate(conn, a), got.lease_id) == 3
     assert len(lease(engine, b, "q", 5).tasks) == 3
 
@@ -193,7 +194,7 @@ def test_consensus_reopens_on_low_agreement(engine: Engine) -> None:
         submit(engine, a, got.lease_id, (task_id, who, label, f"{who}-key"))
         answered.append(task_id)
     assert lease(engine, a, "q", 1).lease_id is None  # decided after 3 answers
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         row = conn.execute(select(t.labels)).one()
     assert (row.label, row.method, row.n_answers) == ("cat", "majority", 3)
     assert row.votes == {"cat": 2, "dog": 1} and row.agreement == pytest.approx(2 / 3)
@@ -245,7 +246,7 @@ def test_verify_yes_labels_and_no_asks_for_a_label(engine: Engine) -> None:
         engine, a, got.lease_id,
         (got.tasks[0].task_id, "ann", "yes", "k1"), (got.tasks[1].task_id, "ann", "no", "k2"),
     )  # fmt: skip
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         label = conn.execute(select(t.labels)).one()
     assert (label.sample_id, label.label, label.kind) == ("v1", "cat", "verify")
     relabel = lease(engine, a, "q", 5)
@@ -265,7 +266,7 @@ def test_gold_accuracy_weighs_votes(engine: Engine) -> None:
             (x.task_id, who, "dog" if who.startswith("good") else "cat", f"{who}{x.task_id}")
             for x in got.tasks
         ])  # fmt: skip
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         methods = {
             r.method for r in conn.execute(select(t.labels).where(t.labels.c.kind == "label"))
         }
@@ -287,7 +288,7 @@ def test_a_batch_decides_tasks_answered_by_annotators_new_to_it(engine: Engine) 
     second = lease(engine, a, "q", 2)
     assert {task.task_id for task in second.tasks} == {t1, t2}
     submit(engine, a, second.lease_id, (t1, "u3", "cat", "k3"), (t2, "u4", "dog", "k4"))
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         decided = {
             r.task_id: r.label for r in conn.execute(select(t.labels.c.task_id, t.labels.c.label))
         }

@@ -26,6 +26,7 @@ import pytest
 
 from flywheel.cli import cli, main
 from flywheel.config import Settings
+from flywheel.db import run_transaction, transaction
 from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
 from flywheel.reports.cli import COMMANDS
@@ -125,14 +126,14 @@ def _answer_everything(
     from flywheel.queue import answers, leasing, store
 
     token = store.add_vendor(engine, "acme", [queue])
-    with store.transaction(engine) as conn:
+    with transaction(engine) as conn:
         got = leasing.lease(conn, store.authenticate(conn, token), queue, 100)
     batch = [
         answers.Answer(task.task_id, "ann-1", "yes" if task.kind == "verify" else truth[task.sample_id],
                        False, f"key-{task.task_id}")
         for task in got.tasks
     ]  # fmt: skip
-    store.run_transaction(
+    run_transaction(
         engine,
         lambda conn: answers.submit(conn, store.authenticate(conn, token), got.lease_id, batch),
     )

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from flywheel.config import Settings
+from flywheel.db import queue_tables as t
 from flywheel.lake import Lake, sql
 from flywheel.queue import create_queue, open_engine
-from flywheel.queue import tables as t
 from flywheel.reports.clusters import SplitConfig
 from flywheel.reports.verify import class_split
 from tests.reports.browser import Browser

@@ -1,5 +1,8 @@
 """The queue's SQL tables (SQLAlchemy Core), in the same database as the Iceberg catalog.
 
+Private to :mod:`flywheel.queue` (an import-linter contract): other packages call the
+queue's functions.
+
 Every name starts with ``aq_`` (annotation queue) so the tables sit beside pyiceberg's
 ``iceberg_*`` tables without a clash. Times are UNIX seconds (double precision) taken
 from the API host's clock, the same on SQLite and PostgreSQL.
@@ -14,24 +17,19 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     Column,
     Double,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
     UniqueConstraint,
 )
 
-metadata = MetaData()
-
-# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGSERIAL.
-Id = BigInteger().with_variant(Integer(), "sqlite")
+from flywheel.db.base import Id, metadata
 
 queues = Table(
     "aq_queues",
