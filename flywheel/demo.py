@@ -252,22 +252,21 @@ def loop_config(config: DemoConfig) -> LoopConfig:
     back as labels, the first model's training settings, gates against the best model."""
     from flywheel.loop.config import LoopConfig
     from flywheel.loop.gates import GateConfig
+    from flywheel.score import ScoreConfig
+    from flywheel.selection import SelectConfig
+    from flywheel.train import TrainConfig
 
     return LoopConfig(
         queue=config.queue,
-        strategy=config.strategy,
-        budget=config.budget,
+        select=SelectConfig(strategy=config.strategy, budget=config.budget, seed=config.seed),
+        train=TrainConfig(epochs=config.epochs, batch_size=32, lr=3e-3, seed=config.seed),
+        score=ScoreConfig(mc_passes=0),
+        gates=GateConfig(tolerance=0.01),
         min_new_labels=max(1, config.budget // 2),
         low_water=0,
         rounds=config.rounds,
         poll_s=1.0,
         max_idle_s=300,
-        epochs=config.epochs,
-        batch_size=32,
-        lr=3e-3,
-        seed=config.seed,
-        mc_passes=0,
-        gates=GateConfig(tolerance=0.01),
     )
 
 

@@ -16,7 +16,7 @@ import click
 from flywheel.clikit import format_option, names_option, needs_catalog, needs_lake, parse_names
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.loop.config import DEFAULT_STRATEGY, PAUSE_POINTS, LoopConfig
+from flywheel.loop.config import DEFAULT_BUDGET, DEFAULT_STRATEGY, PAUSE_POINTS, LoopConfig
 from flywheel.loop.gates import GateConfig
 
 
@@ -50,7 +50,9 @@ _blocklist = names_option(
 @click.command("loop")
 @click.option("--queue", required=True, help="Annotation queue the batches go to.")
 @click.option("--strategy", default=DEFAULT_STRATEGY, show_default=True, help="Selection strategy.")
-@click.option("--budget", type=int, default=50, show_default=True, help="Samples per batch.")
+@click.option(
+    "--budget", type=int, default=DEFAULT_BUDGET, show_default=True, help="Samples per batch."
+)
 @click.option(
     "--min-new-labels",
     type=int,
@@ -112,18 +114,60 @@ _blocklist = names_option(
 @click.option("--pause-at", multiple=True, type=click.Choice(PAUSE_POINTS), hidden=True)
 @click.pass_obj
 @needs_catalog
-def loop(
-    settings: Settings, tolerance: float, alpha: float, blocklist: str | None, **options: Any
-) -> None:
+def loop(settings: Settings, **flags: Any) -> None:
     """Run the flywheel: export labels, retrain when enough landed, gate, promote,
     rescore, and select the next batch when the queue runs low. Safe to kill and restart."""
     from flywheel.loop.controller import run_loop
 
-    options["pause_at"] = tuple(options["pause_at"])
-    config = LoopConfig(gates=_gate_config(tolerance, blocklist, alpha), **options)
-    summary = run_loop(settings, config, echo=lambda line: click.echo(line))
+    summary = run_loop(settings, loop_config(**flags), echo=lambda line: click.echo(line))
     for line in summary.lines()[-1:]:
         click.echo(line)
+
+
+def loop_config(
+    *,
+    strategy: str,
+    budget: int,
+    class_balanced: bool,
+    seed: int,
+    epochs: int,
+    workers: int,
+    batch_size: int,
+    lr: float,
+    weak_weight: float,
+    arch: str | None,
+    mc_passes: int,
+    tolerance: float,
+    alpha: float,
+    blocklist: str | None,
+    pause_at: tuple[str, ...],
+    **loop_flags: Any,
+) -> LoopConfig:
+    """The flags of ``flywheel loop``, each into the config it belongs to: selection,
+    training, scoring, gates, and the loop's own (queue, rounds, polling, thresholds).
+    ``--seed`` seeds both selection and training."""
+    from flywheel.score import ScoreConfig
+    from flywheel.selection import SelectConfig
+    from flywheel.train import TrainConfig
+
+    return LoopConfig(
+        select=SelectConfig(
+            strategy=strategy, budget=budget, class_balanced=class_balanced, seed=seed
+        ),
+        train=TrainConfig(
+            epochs=epochs,
+            workers=workers,
+            batch_size=batch_size,
+            lr=lr,
+            weak_weight=weak_weight,
+            arch=arch,
+            seed=seed,
+        ),
+        score=ScoreConfig(mc_passes=mc_passes),
+        gates=_gate_config(tolerance, blocklist, alpha),
+        pause_at=tuple(pause_at),
+        **loop_flags,
+    )
 
 
 @click.command("gate")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flywheel.config import Settings
@@ -32,7 +32,7 @@ from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import gate_candidate
 from flywheel.loop.state import LoopStore, Round
 from flywheel.queue.tasks import open_tasks
-from flywheel.train.registry import Models
+from flywheel.train.registry import PROMOTED_ALIAS, Models
 
 Echo = Callable[[str], None]
 IdleHook = Callable[[], object]  # returns truthy when it did something (answered tasks)
@@ -89,7 +89,7 @@ def run_loop(
     vendor answers there); ``echo`` gets every progress line."""
     from flywheel.strategies import get_strategy
 
-    get_strategy(config.strategy)  # an unknown name fails here, listing the known ones
+    get_strategy(config.select.strategy)  # an unknown name fails here, listing the known ones
     engine = open_engine(settings.catalog_uri)
     try:
         open_tasks(engine, config.queue)  # the queue exists
@@ -239,13 +239,8 @@ class _Controller:
         if row["status"] == "promoted":
             self.phase("score", f"with {row['version']}")
             self.pause("score")
-            steps.ensure_scored(
-                self.settings,
-                row["version"],
-                self.config.score_batch_size,
-                self.config.mc_passes,
-                self.echo_step("score"),
-            )
+            score = replace(self.config.score, model=row["version"])
+            steps.ensure_scored(self.settings, score, self.echo_step("score"))
         gate = _gate_facts(row)
         result = RoundSummary(
             round=open_round.round,
@@ -279,18 +274,13 @@ class _Controller:
         return self.store.start_round(history.next_version())
 
     def _train(self, open_round: Round, version: str, history: Models) -> dict[str, Any]:
-        from flywheel.train import TrainConfig, train
+        from flywheel.train import train
 
         parent = history.promoted()
-        config = TrainConfig(
-            epochs=self.config.epochs,
-            workers=self.config.workers,
-            from_version="promoted" if parent else None,
-            weak_weight=self.config.weak_weight,
-            arch=None if parent else self.config.arch,
-            batch_size=self.config.batch_size,
-            lr=self.config.lr,
-            seed=self.config.seed,
+        config = replace(
+            self.config.train,
+            from_version=PROMOTED_ALIAS if parent else None,
+            arch=None if parent else self.config.train.arch,  # a child keeps its parent's
         )
         origin = f"from {parent['version']}" if parent else "from scratch"
         self.phase("train", f"{version} {origin}")
@@ -330,17 +320,13 @@ class _Controller:
         if promoted is None:
             return False  # nothing to score with yet; the first round trains a model
         self.phase("score", f"with {promoted['version']}")
-        steps.ensure_scored(
-            self.settings,
-            promoted["version"],
-            self.config.score_batch_size,
-            self.config.mc_passes,
-            self.echo_step("score"),
-        )
-        self.phase("select", f"{self.config.strategy}, budget {self.config.budget}")
+        score = replace(self.config.score, model=promoted["version"])
+        steps.ensure_scored(self.settings, score, self.echo_step("score"))
+        select = self.config.select
+        self.phase("select", f"{select.strategy}, budget {select.budget}")
         self.pause("select")
         batch = steps.select_batch(
-            self.settings, self.lake, self.engine, self.config, promoted["version"]
+            self.settings, self.lake, self.engine, select, promoted["version"]
         )
         if batch is None:
             if not self.pool_exhausted:
@@ -351,7 +337,7 @@ class _Controller:
         summary.batches += 1
         self.say(
             "select",
-            f"select: {batch.picked} picks by {self.config.strategy} with "
+            f"select: {batch.picked} picks by {select.strategy} with "
             f"{promoted['version']} (selection round {batch.round}), {batch.enqueued} tasks "
             f"added to {self.config.queue} ({depth} were open)",
         )

@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
 from flywheel.config import Settings
+from flywheel.errors import ConfigError
 from flywheel.lake import Lake
 from flywheel.lake.filters import equal
 from flywheel.queue.export import ExportResult, export_labels
 from flywheel.queue.tasks import clean_prefill, enqueue, scrub_prefills
+
+if TYPE_CHECKING:
+    from flywheel.score import ScoreConfig
+    from flywheel.selection import SelectConfig
 
 Echo = Callable[[str], None]
 SCORE_ATTEMPTS = 3
@@ -62,16 +67,13 @@ def _labels_snapshot(model: Mapping[str, Any]) -> int | None:
     return None if snap is None else int(snap)
 
 
-def ensure_scored(
-    settings: Settings, version: str, batch_size: int, mc_passes: int, echo: Echo
-) -> int:
-    """Score what ``version`` has not scored yet; returns the samples scored. A run that
-    Ray fails (a worker killed mid-way) wrote nothing, so it is simply run again."""
+def ensure_scored(settings: Settings, config: ScoreConfig, echo: Echo) -> int:
+    """Score what ``config.model`` has not scored yet; returns the samples scored. A run
+    that Ray fails (a worker killed mid-way) wrote nothing, so it is simply run again."""
     from ray.exceptions import RayError
 
-    from flywheel.score import ScoreConfig, score
+    from flywheel.score import score
 
-    config = ScoreConfig(model=version, batch_size=batch_size, mc_passes=mc_passes)
     for attempt in range(1, SCORE_ATTEMPTS + 1):
         try:
             summary = score(settings, config)
@@ -96,30 +98,23 @@ class Batch:
 
 
 def select_batch(
-    settings: Settings, lake: Lake, engine: Engine, config: Any, model: str | None
+    settings: Settings, lake: Lake, engine: Engine, config: SelectConfig, model: str | None
 ) -> Batch | None:
-    """Select and enqueue up to ``config.budget`` samples that are neither labelled nor
-    queued; None when the pool has none left."""
-    from flywheel.selection import SelectConfig, select
+    """Select and enqueue up to ``config.budget`` samples into ``config.queue`` that are
+    neither labelled nor queued (fewer when the pool has fewer left); None when it has
+    none. Prefills of ``config.blocklist`` classes are taken off the new tasks."""
+    from flywheel.selection import select
     from flywheel.selection.pool import known_sample_ids
 
+    if config.queue is None:
+        raise ConfigError("the loop selects into a queue: config.queue is None")
     pool = lake.read("samples", columns=["sample_id"], row_filter=equal(split="pool"))
     known = known_sample_ids(lake, settings)
     left = int(pc.sum(pc.invert(pc.is_in(pool["sample_id"], pa_set(known)))).as_py() or 0)
     if left == 0:
         return None
-    summary = select(
-        settings,
-        SelectConfig(
-            strategy=config.strategy,
-            budget=min(config.budget, left),
-            queue=config.queue,
-            class_balanced=config.class_balanced,
-            seed=config.seed,
-            blocklist=config.gates.blocklist,
-        ),
-    )
-    scrub_prefills(engine, config.queue, config.gates.blocklist)  # tasks enqueued before
+    summary = select(settings, replace(config, budget=min(config.budget, left)))
+    scrub_prefills(engine, config.queue, config.blocklist)  # tasks enqueued before
     return Batch(summary.round, summary.picks.num_rows, summary.enqueued, model)
 
 

@@ -238,9 +238,12 @@ def _predictions(settings: Settings) -> list[tuple[Any, ...]]:
 
 def test_a_scoring_worker_killed_mid_run_changes_nothing(loop_template: Template) -> None:
     from flywheel.loop.steps import ensure_scored
+    from flywheel.score import ScoreConfig
+
+    config = ScoreConfig(model="m0001", batch_size=8, mc_passes=30)
 
     settings = loop_template.restore()
-    ensure_scored(settings, "m0001", 8, 30, print)
+    ensure_scored(settings, config, print)
     baseline = _predictions(settings)
     settings = loop_template.restore()
     killed: list[str] = []
@@ -258,7 +261,7 @@ def test_a_scoring_worker_killed_mid_run_changes_nothing(loop_template: Template
     killer = threading.Thread(target=kill_a_scorer, daemon=True)
     killer.start()
     lines: list[str] = []
-    ensure_scored(settings, "m0001", 8, 30, lines.append)
+    ensure_scored(settings, config, lines.append)
     done.set()
     killer.join(timeout=10)
     assert killed, "no scoring worker was found to kill"

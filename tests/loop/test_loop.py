@@ -11,11 +11,14 @@ import pytest
 from flywheel.cli import main
 from flywheel.db import open_engine
 from flywheel.lake import Lake
-from flywheel.loop.config import LoopConfig
+from flywheel.loop.config import DEFAULT_STRATEGY, LoopConfig
 from flywheel.loop.controller import run_loop
 from flywheel.loop.gates import GateConfig
 from flywheel.loop.state import read_rounds, read_state
+from flywheel.score import ScoreConfig
+from flywheel.selection import SelectConfig
 from flywheel.sim import SimulatedAnnotator, SimulatedVendor
+from flywheel.train import TrainConfig
 from flywheel.train.registry import Models
 from tests.loop.conftest import TRAIN, Template
 from tests.queue.conftest import ApiServer
@@ -38,14 +41,13 @@ def test_two_rounds_with_a_simulated_vendor(
     )
     config = LoopConfig(
         queue="digits",
-        budget=20,
+        select=SelectConfig(DEFAULT_STRATEGY, budget=20, seed=0),
+        train=TrainConfig(epochs=1, **TRAIN),  # type: ignore[arg-type]
+        score=ScoreConfig(mc_passes=0),
+        gates=GateConfig(tolerance=0.05),
         rounds=2,
-        epochs=1,
-        mc_passes=0,
         poll_s=0.2,
         max_idle_s=120,
-        gates=GateConfig(tolerance=0.05),
-        **TRAIN,  # type: ignore[arg-type]
     )
     lines: list[str] = []
     summary = run_loop(settings, config, on_idle=vendor.answer_all, echo=lines.append)

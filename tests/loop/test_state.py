@@ -13,7 +13,10 @@ from flywheel.config import Settings
 from flywheel.db import open_engine
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.gates import GateConfig
 from flywheel.loop.state import LoopStore, read_events, read_rounds, read_state
+from flywheel.selection import SelectConfig
+from flywheel.train import TrainConfig
 
 
 @pytest.fixture
@@ -83,10 +86,14 @@ def test_rounds_are_numbered_and_an_unfinished_one_is_found_again(engine) -> Non
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"budget": 0}, "--budget"),
+        ({"select": SelectConfig("margin", budget=0)}, "--budget"),
         ({"low_water": 50}, "--low-water"),
         ({"rounds": 0}, "--rounds"),
         ({"pause_at": ("lunch",)}, "unknown pause points"),
+        ({"train": TrainConfig(epochs=0)}, "epochs"),
+        ({"gates": GateConfig(tolerance=2.0)}, "--tolerance"),
+        ({"select": SelectConfig("margin", budget=10, queue="other")}, "its own queue"),
+        ({"train": TrainConfig(from_version="m0001")}, "from the promoted model"),
     ],
 )
 def test_bad_loop_config_names_the_flag(kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
@@ -127,6 +134,7 @@ import sys, time
 from pathlib import Path
 from flywheel.config import Settings
 from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.gates import GateConfig
 from flywheel.loop.state import LoopStore
 from flywheel.db import open_engine
 root, uri, gate = sys.argv[1:4]
