@@ -79,6 +79,7 @@ def test_a_bad_flag_is_one_line_before_anything_runs(
     assert code != 0 and err.count("\n") == 1 and message in err, err
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("ray_cluster")
 def test_the_steps_and_a_resumed_round_run_with_the_flags(loop_template: Template) -> None:
     settings = loop_template.restore()
@@ -93,7 +94,7 @@ def test_the_steps_and_a_resumed_round_run_with_the_flags(loop_template: Templat
     picks = lake.read("selections").to_pylist()
     assert len(picks) == 12
     assert {(p["strategy"], p["queue"], p["model_version"]) for p in picks} == {
-        ("entropy", "digits", "m0001")
+        ("skip-known(entropy)", "digits", "m0001")  # the strategy, skipping queued samples
     }
     assert blocked not in {p["predicted_label"] for p in picks}
     scored = lake.read("predictions", row_filter=equal(model_version="m0001"))
