@@ -90,8 +90,13 @@ def test_rounds_are_numbered_and_an_unfinished_one_is_found_again(engine) -> Non
         ({"low_water": 50}, "--low-water"),
         ({"rounds": 0}, "--rounds"),
         ({"pause_at": ("lunch",)}, "unknown pause points"),
-        ({"train": TrainConfig(epochs=0)}, "epochs"),
-        ({"gates": GateConfig(tolerance=2.0)}, "--tolerance"),
+        (
+            {
+                "gates": GateConfig(blocklist=frozenset({"x"})),
+                "select": SelectConfig("margin", 10, blocklist=frozenset({"y"})),
+            },
+            "the blocklist once",
+        ),
         ({"select": SelectConfig("margin", budget=10, queue="other")}, "its own queue"),
         ({"train": TrainConfig(from_version="m0001")}, "from the promoted model"),
     ],
