@@ -51,6 +51,17 @@ def test_public_names() -> None:
     ]
 
 
+def test_docstring_examples() -> None:
+    import doctest
+
+    import flywheel.db.engine
+    import flywheel.queue
+
+    for module in (flywheel.db.engine, flywheel.queue):
+        result = doctest.testmod(module, verbose=False)
+        assert result.failed == 0 and result.attempted > 0, module
+
+
 def test_one_metadata_holds_both_owners_tables() -> None:
     assert set(metadata.tables) == QUEUE_TABLES | LOOP_TABLES
 
