@@ -40,28 +40,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-def test_public_names() -> None:
-    import flywheel.db
-
-    assert sorted(flywheel.db.__all__) == [
-        "metadata",
-        "open_engine",
-        "run_transaction",
-        "transaction",
-    ]
-
-
-def test_docstring_examples() -> None:
-    import doctest
-
-    import flywheel.db.engine
-    import flywheel.queue
-
-    for module in (flywheel.db.engine, flywheel.queue):
-        result = doctest.testmod(module, verbose=False)
-        assert result.failed == 0 and result.attempted > 0, module
-
-
 def test_one_metadata_holds_both_owners_tables() -> None:
     assert set(metadata.tables) == QUEUE_TABLES | LOOP_TABLES
 

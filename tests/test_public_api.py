@@ -25,6 +25,7 @@ PUBLIC: dict[str, list[str]] = {
         "run_benchmark",
         "summarize",
     ],
+    "flywheel.db": ["metadata", "open_engine", "run_transaction", "transaction"],
     "flywheel.ingest": ["IngestConfig", "IngestSummary", "Taxonomy", "ingest"],
     "flywheel.lake": ["Lake", "TABLE_SCHEMAS", "labels_at", "labels_view_sql", "sql"],
     "flywheel.loop": [

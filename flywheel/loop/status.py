@@ -16,6 +16,7 @@ from flywheel.config import Settings
 from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.loop.state import LoopState, Round, read_events, read_rounds, read_state
+from flywheel.train.registry import Models
 
 
 @dataclass

@@ -17,11 +17,11 @@ from flywheel.lake.filters import equal
 from flywheel.loop.cli import loop, loop_config
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import GateConfig
-from flywheel.loop.registry import ModelHistory
 from flywheel.loop.state import LoopStore, read_rounds
 from flywheel.score import ScoreConfig
 from flywheel.selection import SelectConfig
 from flywheel.train import TrainConfig
+from flywheel.train.registry import Models
 from tests.loop.conftest import Template
 
 FLAGS = [
@@ -110,7 +110,7 @@ def test_the_steps_and_a_resumed_round_run_with_the_flags(loop_template: Templat
         engine.dispose()
     assert main(["--root", root, "loop", *flags, "--rounds", "1"]) == 0
 
-    row = ModelHistory.read(Lake(settings)).latest["m0002"]
+    row = Models.read(Lake(settings)).latest["m0002"]
     trained = json.loads(row["train_config"])
     assert {k: trained[k] for k in ("epochs", "batch_size", "lr", "weak_weight", "seed")} == {
         "epochs": 1,

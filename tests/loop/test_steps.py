@@ -14,7 +14,6 @@ import pytest
 import flywheel.loop.config
 import flywheel.loop.evaluation
 import flywheel.loop.gates
-import flywheel.loop.registry
 import flywheel.queue.tasks
 from flywheel.config import Settings
 from flywheel.db import open_engine
@@ -143,7 +142,6 @@ def test_blocklisted_classes_leave_open_label_prefills(settings: Settings) -> No
         flywheel.loop.config,
         flywheel.loop.evaluation,
         flywheel.loop.gates,
-        flywheel.loop.registry,
         flywheel.queue.tasks,  # the prefill scrub the loop applies
     ],
 )
