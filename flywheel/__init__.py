@@ -11,8 +11,7 @@ from flywheel.config import Settings
 from flywheel.errors import FlywheelError
 
 if TYPE_CHECKING:
-    from flywheel.lake import Lake
-    from flywheel.lake.query import sql
+    from flywheel.lake import Lake, sql
 
 __all__ = ["FlywheelError", "Lake", "Settings", "sql"]
 __version__ = "0.1.0"
@@ -26,7 +25,7 @@ def __getattr__(name: str) -> Any:
 
         return Lake
     if name == "sql":
-        from flywheel.lake.query import sql
+        from flywheel.lake import sql
 
         return sql
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

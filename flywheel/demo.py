@@ -30,13 +30,12 @@ import numpy as np
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
 from flywheel.ingest import IngestConfig, ingest
-from flywheel.lake import Lake
-from flywheel.lake.filters import equal
+from flywheel.lake import Lake, equal
 from flywheel.sample_data import SampleFolder, lump_classes, write_digits_folder
 from flywheel.sim import SimulatedAnnotator, SimulatedVendor
 
 if TYPE_CHECKING:
-    from flywheel.loop.config import LoopConfig
+    from flywheel.loop import LoopConfig
 
 QUEUE = "digits"
 MIXED = "seven-or-one"  # feed-b's one class for two real digits
@@ -206,9 +205,7 @@ def _say(line: str) -> None:
 def setup_annotation(settings: Settings, data: DemoData, config: DemoConfig) -> str:
     """The queue, its gold answers (clean pool digits), and the vendor's token."""
     from flywheel.db import open_engine
-    from flywheel.queue.export import export_labels
-    from flywheel.queue.store import add_vendor, create_queue
-    from flywheel.queue.tasks import add_gold
+    from flywheel.queue import add_gold, add_vendor, create_queue, export_labels
 
     engine = open_engine(settings.catalog_uri)
     try:
@@ -250,8 +247,7 @@ def loop_config(config: DemoConfig) -> LoopConfig:
     """The controller's settings for the demo's rounds: a batch of ``budget`` picks at a
     time (a new one only when the queue is empty), a round once half a batch has come
     back as labels, the first model's training settings, gates against the best model."""
-    from flywheel.loop.config import LoopConfig
-    from flywheel.loop.gates import GateConfig
+    from flywheel.loop import GateConfig, LoopConfig
     from flywheel.score import ScoreConfig
     from flywheel.selection import SelectConfig
     from flywheel.train import TrainConfig
@@ -276,7 +272,7 @@ def run_rounds(
     """The rounds through the product's controller (``run_loop``): score, select, the
     vendor answering over HTTP whenever the loop waits, export, retrain from the promoted
     model, gate; resumable and exactly-once like any loop."""
-    from flywheel.loop.controller import run_loop
+    from flywheel.loop import run_loop
 
     summary = run_loop(settings, loop_config(config), on_idle=vendor.answer_all, echo=_say)
     if len(summary.rounds) < config.rounds:
@@ -296,8 +292,7 @@ def annotator_lines(
 ) -> tuple[list[str], list[tuple[str, float | None, float | None]]]:
     """Accuracy of each annotator on gold (and Dawid-Skene's estimate)."""
     from flywheel.db import open_engine
-    from flywheel.queue.names import printable
-    from flywheel.queue.stats import queue_stats
+    from flywheel.queue import printable, queue_stats
 
     engine = open_engine(settings.catalog_uri)
     try:
@@ -378,8 +373,7 @@ def run_demo(settings: Settings, config: DemoConfig) -> list[RoundResult]:
 def _final_confusion(settings: Settings) -> str:
     import json
 
-    from flywheel.train.metrics import format_confusion
-    from flywheel.train.registry import Models
+    from flywheel.train import Models, format_confusion
 
     row = Models.read(Lake(settings)).get("promoted")
     metrics = json.loads(row["metrics"])
@@ -392,12 +386,18 @@ def _final_confusion(settings: Settings) -> str:
 def data_reports(settings: Settings, dest: Path, config: DemoConfig) -> list[tuple[str, str, str]]:
     """The four ways to look at the data, on the demo's lake, under ``dest``; returns
     (title, path relative to ``dest``, summary line) for each."""
-    from flywheel.reports.balance import BalanceConfig, balance_report
-    from flywheel.reports.confusion import ConfusionConfig, confusion_report
-    from flywheel.reports.embeddings import EmbeddingsConfig, embeddings_report
-    from flywheel.reports.gallery import BrowseConfig, browse
+    from flywheel.reports import (
+        BalanceConfig,
+        BrowseConfig,
+        ConfusionConfig,
+        EmbeddingsConfig,
+        balance_report,
+        browse,
+        confusion_report,
+        embeddings_report,
+    )
     from flywheel.score import ScoreConfig, score
-    from flywheel.train.registry import Models
+    from flywheel.train import Models
 
     _say("\n== look at the data")
     _say(score(settings, ScoreConfig(mc_passes=0)).lines()[0])  # embeddings of the promoted

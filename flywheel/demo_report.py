@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flywheel.reports.page import render
+from flywheel.reports import render
 
 
 def write_report(dest: Path, results: Sequence[Any], annotators: Sequence[tuple[str, float | None, float | None]],

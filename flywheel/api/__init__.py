@@ -13,6 +13,6 @@ Public surface (pinned by tests/api/test_public_api.py):
 """
 
 from flywheel.api.app import create_app, create_app_from_env, openapi_document
-from flywheel.queue.api import ApiConfig
+from flywheel.queue import ApiConfig
 
 __all__ = ["ApiConfig", "create_app", "create_app_from_env", "openapi_document"]

@@ -17,9 +17,8 @@ from fastapi import FastAPI
 
 from flywheel.api.feedback import FEEDBACK_MAX_BODY_BYTES, FeedbackIn, FeedbackOut, submit_feedback
 from flywheel.config import Settings
-from flywheel.queue import access, store
-from flywheel.queue.api import ApiConfig, ApiState, Token
-from flywheel.queue.api import create_app as create_queue_app
+from flywheel.queue import ApiConfig, ApiState, Token, access, store
+from flywheel.queue import create_app as create_queue_app
 
 FEEDBACK_PATH = "/v1/feedback"
 

@@ -29,7 +29,7 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
     import uvicorn
 
     from flywheel.api.app import create_app
-    from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig
+    from flywheel.queue import MAX_HEADER_BYTES, ApiConfig
 
     config = ApiConfig.from_env()
     if public_url is not None:

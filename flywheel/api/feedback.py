@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.loop.feedback import MAX_MEDIA_BYTES, FeedbackReport, record_feedback
+from flywheel.loop import MAX_MEDIA_BYTES, FeedbackReport, record_feedback
 
 # The feedback route's body limit: the media (base64) plus the report's few fields.
 FEEDBACK_MAX_BODY_BYTES = (MAX_MEDIA_BYTES * 4) // 3 + (64 << 10)

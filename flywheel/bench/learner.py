@@ -23,8 +23,8 @@ import torch
 from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import MODALITY, BenchData
 from flywheel.modalities import get_modality
-from flywheel.networks.classifier import Classifier
-from flywheel.train.loop import WorkerConfig, evaluate, table_batches, table_slices, train_epoch
+from flywheel.networks import Classifier
+from flywheel.train import WorkerConfig, evaluate, table_batches, table_slices, train_epoch
 
 F32 = npt.NDArray[np.float32]
 SCORE_BATCH = 256  # inference batch: no gradients, so larger than the training batch

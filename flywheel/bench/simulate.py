@@ -24,7 +24,7 @@ import pyarrow as pa
 from flywheel.bench.config import BenchConfig
 from flywheel.bench.data import BenchData
 from flywheel.bench.learner import Learner
-from flywheel.networks.classifier import Classifier
+from flywheel.networks import Classifier
 from flywheel.strategies import Pool, Strategy, get_strategy
 
 Progress = Callable[[str], None]

@@ -33,8 +33,8 @@ from flywheel.bench.simulate import (
     training_rows,
 )
 from flywheel.datasets import DIGIT_CLASSES, FASHION_CLASSES
-from flywheel.networks.classifier import Classifier
-from flywheel.train.run import TrainConfig
+from flywheel.networks import Classifier
+from flywheel.train import TrainConfig
 
 # The weight ``flywheel train`` gives a weak label (a consolidated one weighs 1).
 WEAK_WEIGHT = TrainConfig.weak_weight

@@ -10,7 +10,7 @@ from flywheel.config import Settings
 from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES
 from flywheel.ingest.run import SPLITS, IngestConfig
 from flywheel.ingest.run import ingest as run_ingest
-from flywheel.modalities.audio_checks import CHECK_HELP, AudioChecks
+from flywheel.modalities import CHECK_HELP, AudioChecks
 
 
 def _audio_check_options(command: Callable[..., None]) -> Callable[..., None]:

@@ -26,11 +26,16 @@ from flywheel.ingest.inspect import InspectConfig
 from flywheel.ingest.sources import ManifestProblem
 from flywheel.ingest.summary import IngestSummary
 from flywheel.ingest.worker import KEY_COLUMNS, keys_of, write_staged
-from flywheel.lake import Lake
-from flywheel.lake.commit import Change, CommitHook, Head
-from flywheel.lake.schema import QUARANTINE, SAMPLES
-from flywheel.lake.staged import without_rows
-from flywheel.lake.storage import filesystem
+from flywheel.lake import (
+    QUARANTINE,
+    SAMPLES,
+    Change,
+    CommitHook,
+    Head,
+    Lake,
+    filesystem,
+    without_rows,
+)
 
 _KEY_SCHEMA = pa.schema([SAMPLES.field(c) for c in KEY_COLUMNS]).append(
     pa.field("staged_file", pa.string())

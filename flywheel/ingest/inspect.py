@@ -20,8 +20,7 @@ import pyarrow as pa
 
 from flywheel.config import S3Settings
 from flywheel.ingest.sources import EntryProblem, SourceItem, entry_problem, path_hash
-from flywheel.lake.schema import QUARANTINE, SAMPLES
-from flywheel.lake.storage import put_bytes_if_absent, read_bytes
+from flywheel.lake import QUARANTINE, SAMPLES, put_bytes_if_absent, read_bytes
 from flywheel.modalities import Modality, Rejected, get_modality, modality_for_mime
 from flywheel.taxonomy import Taxonomy
 

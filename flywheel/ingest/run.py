@@ -23,10 +23,7 @@ from flywheel.ingest.inspect import DEFAULT_MAX_FILE_BYTES, InspectConfig, entry
 from flywheel.ingest.sources import S3_PAGE_SIZE, Listing, SourceItem, list_source
 from flywheel.ingest.summary import IngestSummary
 from flywheel.ingest.worker import IngestWorker, keys_of
-from flywheel.lake import Lake
-from flywheel.lake.commit import CommitHook
-from flywheel.lake.schema import SAMPLES
-from flywheel.lake.storage import filesystem
+from flywheel.lake import SAMPLES, CommitHook, Lake, filesystem
 from flywheel.modalities import get_modality
 from flywheel.modalities import names as modality_names
 from flywheel.runtime import cluster_cpus, ensure_ray

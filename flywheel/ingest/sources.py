@@ -212,7 +212,7 @@ def _list_s3(source: str, s3: S3Settings, page_size: int) -> Listing:
     The bucket, the first page and the manifest are read here, so a missing bucket or an
     empty prefix fails before any work; manifest lines naming keys that are not there
     become problems once the listing has passed them all (at the end of the items)."""
-    from flywheel.lake.storage import s3_client
+    from flywheel.lake import s3_client
 
     bucket, prefix = _bucket_prefix(source)
     listing = Listing(source=source)

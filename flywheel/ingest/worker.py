@@ -20,8 +20,7 @@ from flywheel.config import S3Settings
 from flywheel.errors import StorageError
 from flywheel.ingest.inspect import InspectConfig, inspect_items
 from flywheel.ingest.sources import SourceItem
-from flywheel.lake.schema import SAMPLES
-from flywheel.lake.storage import filesystem
+from flywheel.lake import SAMPLES, filesystem
 
 # What the driver learns of each sample: its identity, where it came from (the winner
 # among same-bytes items is the first by path) and what the run summary counts.

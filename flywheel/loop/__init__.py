@@ -21,7 +21,12 @@ if TYPE_CHECKING:
     from flywheel.loop.config import LoopConfig
     from flywheel.loop.controller import LoopSummary, RoundSummary, run_loop
     from flywheel.loop.errors import LoopBusyError, LoopError, MediaRejectedError
-    from flywheel.loop.feedback import FeedbackReport, FeedbackResult, record_feedback
+    from flywheel.loop.feedback import (
+        MAX_MEDIA_BYTES,
+        FeedbackReport,
+        FeedbackResult,
+        record_feedback,
+    )
     from flywheel.loop.gates import (
         GateConfig,
         GateResult,
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
     from flywheel.loop.status import Status, read_status
 
 _WHERE = {
+    "MAX_MEDIA_BYTES": "feedback",
     "LoopConfig": "config",
     "LoopSummary": "controller",
     "RoundSummary": "controller",
@@ -51,6 +57,7 @@ _WHERE = {
     "read_status": "status",
 }
 __all__ = [
+    "MAX_MEDIA_BYTES",
     "FeedbackReport",
     "FeedbackResult",
     "GateConfig",

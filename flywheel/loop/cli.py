@@ -190,7 +190,7 @@ def gate(
     decision (promoted or rejected, with the reason) in the models table."""
     from flywheel.lake import Lake
     from flywheel.loop.gates import evaluate_candidate, gate_candidate
-    from flywheel.train.registry import Models
+    from flywheel.train import Models
 
     config = _gate_config(tolerance, blocklist, alpha)
     lake = Lake(settings)
@@ -259,7 +259,7 @@ def models(settings: Settings, fmt: str, history: bool) -> None:
     """Model versions: parent, data snapshots, metrics, status and reason (* = current)."""
     from flywheel.lake import Lake
     from flywheel.loop.registry import format_models
-    from flywheel.train.registry import Models
+    from flywheel.train import Models
 
     lake = Lake(settings)
     reg = Models.read(lake)

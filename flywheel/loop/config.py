@@ -16,8 +16,7 @@ from flywheel.errors import ConfigError
 from flywheel.loop.gates import GateConfig
 from flywheel.score import ScoreConfig
 from flywheel.selection import SelectConfig
-from flywheel.train import TrainConfig
-from flywheel.train.registry import PROMOTED_ALIAS
+from flywheel.train import PROMOTED_ALIAS, TrainConfig
 
 PAUSE_POINTS = ("export", "train", "gate", "score", "select")
 # The loop's strategy unless told: chosen from the weak-label benchmark

@@ -31,8 +31,8 @@ from flywheel.loop import steps
 from flywheel.loop.config import LoopConfig
 from flywheel.loop.gates import gate_candidate
 from flywheel.loop.state import LoopStore, Round
-from flywheel.queue.tasks import open_tasks
-from flywheel.train.registry import PROMOTED_ALIAS, Models
+from flywheel.queue import open_tasks
+from flywheel.train import PROMOTED_ALIAS, Models
 
 Echo = Callable[[str], None]
 IdleHook = Callable[[], object]  # returns truthy when it did something (answered tasks)

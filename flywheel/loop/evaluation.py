@@ -24,11 +24,9 @@ import pyarrow.compute as pc
 import torch
 
 from flywheel.config import Settings
-from flywheel.lake import Lake, labels_at
-from flywheel.lake.filters import among, equal
+from flywheel.lake import Lake, among, equal, labels_at
 from flywheel.modalities import get_modality
-from flywheel.train.checkpoint import Checkpoint, load_checkpoint
-from flywheel.train.data import in_holdout
+from flywheel.train import Checkpoint, in_holdout, load_checkpoint
 
 _BATCH = 256  # samples per forward pass
 

@@ -23,11 +23,9 @@ import pyarrow as pa
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.filters import equal
+from flywheel.lake import TABLE_SCHEMAS, Change, CommitHook, Head, Lake, commit_fresh, equal
 from flywheel.loop.errors import MediaRejectedError
-from flywheel.train.registry import Models
+from flywheel.train import Models
 
 SAMPLE_ID = re.compile(r"^[0-9a-f]{64}$")
 MAX_MEDIA_BYTES = 20 << 20
@@ -147,10 +145,7 @@ def _ingest_media(
 def _ingest_file(
     lake: Lake, path: Path, name: str, recorded_path: str, before_commit: CommitHook | None
 ) -> tuple[str, str, bool]:
-    from flywheel.ingest.commit import Committer
-    from flywheel.ingest.inspect import InspectConfig, inspect_items
-    from flywheel.ingest.sources import SourceItem
-    from flywheel.ingest.summary import IngestSummary
+    from flywheel.ingest import Committer, IngestSummary, InspectConfig, SourceItem, inspect_items
     from flywheel.taxonomy import Taxonomy
 
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-feedback-" + uuid.uuid4().hex[:8]

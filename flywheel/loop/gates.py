@@ -27,7 +27,7 @@ from flywheel.lake import Lake
 from flywheel.loop.evaluation import Cases, Predictor, accuracy, read_eval_set, read_gallery
 from flywheel.loop.paired import PairedTest, mcnemar_worse
 from flywheel.loop.registry import record_decision
-from flywheel.train.registry import Models
+from flywheel.train import Models
 
 _SHOWN = 5  # cases named in a reason
 

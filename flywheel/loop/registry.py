@@ -14,11 +14,17 @@ from typing import Any
 
 import pyarrow as pa
 
-from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.filters import equal
-from flywheel.lake.state import sync_model_events
-from flywheel.train.registry import Models
+from flywheel.lake import (
+    TABLE_SCHEMAS,
+    Change,
+    CommitHook,
+    Head,
+    Lake,
+    commit_fresh,
+    equal,
+    sync_model_events,
+)
+from flywheel.train import Models
 
 DECIDED = ("promoted", "rejected")
 

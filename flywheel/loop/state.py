@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from flywheel.db.engine import run_transaction
+from flywheel.db import run_transaction
 from flywheel.db.loop_tables import loop_events, loop_rounds, loop_state
 from flywheel.loop.errors import LoopBusyError
 

@@ -16,7 +16,7 @@ from flywheel.config import Settings
 from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.loop.state import LoopState, Round, read_events, read_rounds, read_state
-from flywheel.train.registry import Models
+from flywheel.train import Models
 
 
 @dataclass
@@ -77,7 +77,7 @@ class Status:
 
 def read_status(settings: Settings, loop_name: str = "default") -> Status:
     """Gather the status; an empty data root reads as an empty flywheel."""
-    from flywheel.queue.stats import queue_stats
+    from flywheel.queue import queue_stats
 
     lake = Lake(settings)
     samples = lake.read("samples", columns=["split"])

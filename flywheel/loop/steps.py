@@ -21,10 +21,8 @@ from sqlalchemy import Engine
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import Lake
-from flywheel.lake.filters import equal
-from flywheel.queue.export import ExportResult, export_labels
-from flywheel.queue.tasks import clean_prefill, enqueue, scrub_prefills
+from flywheel.lake import Lake, equal
+from flywheel.queue import ExportResult, clean_prefill, enqueue, export_labels, scrub_prefills
 
 if TYPE_CHECKING:
     from flywheel.score import ScoreConfig
@@ -103,8 +101,7 @@ def select_batch(
     """Select and enqueue up to ``config.budget`` samples into ``config.queue`` that are
     neither labelled nor queued (fewer when the pool has fewer left); None when it has
     none. Prefills of ``config.blocklist`` classes are taken off the new tasks."""
-    from flywheel.selection import select
-    from flywheel.selection.pool import known_sample_ids
+    from flywheel.selection import known_sample_ids, select
 
     if config.queue is None:
         raise ConfigError("the loop selects into a queue: config.queue is None")

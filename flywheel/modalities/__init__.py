@@ -7,11 +7,38 @@ import importlib
 import inspect
 import pkgutil
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from flywheel.errors import ConfigError
 from flywheel.modalities.base import MediaFacts, Modality, Rejected
 
-__all__ = ["MediaFacts", "Modality", "Rejected", "get_modality", "modality_for_mime", "names"]
+if TYPE_CHECKING:
+    from flywheel.modalities.audio import AudioModality, loudest_centre, speech_mel_power
+    from flywheel.modalities.audio_checks import CHECK_HELP, AudioChecks
+
+# Names other packages use, loaded on first use so importing the package stays light.
+_LAZY = {
+    "AudioChecks": "flywheel.modalities.audio_checks",
+    "AudioModality": "flywheel.modalities.audio",
+    "CHECK_HELP": "flywheel.modalities.audio_checks",
+    "loudest_centre": "flywheel.modalities.audio",
+    "speech_mel_power": "flywheel.modalities.audio",
+}
+
+
+__all__ = [
+    "CHECK_HELP",
+    "AudioChecks",
+    "AudioModality",
+    "MediaFacts",
+    "Modality",
+    "Rejected",
+    "get_modality",
+    "loudest_centre",
+    "modality_for_mime",
+    "names",
+    "speech_mel_power",
+]
 
 
 @cache
@@ -69,3 +96,11 @@ def modality_for_mime(mime: str) -> str | None:
         if mime.startswith(cls.mime_prefixes):
             return name
     return None
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,7 +46,7 @@ from flywheel.modalities.base import MediaFacts, Modality, Rejected
 if TYPE_CHECKING:
     import torch
 
-    from flywheel.networks.classifier import Classifier
+    from flywheel.networks import Classifier
 
 # Writers that cannot seek back (a pipe) leave a placeholder data size: 0xFFFFFFFF, or
 # 0x7FFFF000 from ``espeak-ng --stdout``. Sizes from here up mean "unknown", not "lies".
@@ -154,7 +154,7 @@ class AudioModality(Modality):
         freeze_backbone: bool = False,
     ) -> Classifier:
         """A small conv net on log-mel spectrograms (no pretrained weights)."""
-        from flywheel.networks.classifier import SmallConvNet
+        from flywheel.networks import SmallConvNet
 
         self.resolve_arch(arch)
         if pretrained:

@@ -20,7 +20,7 @@ from flywheel.errors import ConfigError, FlywheelError
 if TYPE_CHECKING:
     import torch
 
-    from flywheel.networks.classifier import Classifier
+    from flywheel.networks import Classifier
 
 
 class Rejected(FlywheelError):

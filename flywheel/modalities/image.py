@@ -30,7 +30,7 @@ from flywheel.modalities.base import MediaFacts, Modality, Rejected
 if TYPE_CHECKING:
     import torch
 
-    from flywheel.networks.classifier import Classifier
+    from flywheel.networks import Classifier
 
 # Pillow reports a short read with an OSError whose message says so; every other
 # decoding failure is "undecodable".
@@ -143,13 +143,13 @@ class ImageModality(Modality):
         arch = self.resolve_arch(arch)
         model: Classifier
         if arch == "efficientnet-lite0":
-            from flywheel.networks.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
+            from flywheel.networks import EfficientNetLite0, load_imagenet_weights
 
             model = EfficientNetLite0(num_classes)
             if pretrained is not False:
                 load_imagenet_weights(model)
         else:
-            from flywheel.networks.classifier import SmallConvNet
+            from flywheel.networks import SmallConvNet
 
             if pretrained:
                 raise ConfigError(f"{arch} has no pretrained weights; leave pretrained unset")

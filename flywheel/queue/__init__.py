@@ -8,6 +8,8 @@ The public surface is re-exported here; modules are private by convention.
 1
 """
 
+from typing import TYPE_CHECKING, Any
+
 from flywheel.db import open_engine, transaction
 from flywheel.queue.errors import (
     AuthError,
@@ -21,26 +23,72 @@ from flywheel.queue.stats import QueueStats, queue_stats, refresh_quality
 from flywheel.queue.store import Queue, add_vendor, create_queue, revoke_vendor
 from flywheel.queue.tasks import EnqueueResult, add_gold, enqueue
 
+if TYPE_CHECKING:
+    from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig, ApiState, Token, create_app
+    from flywheel.queue.export import ExportResult, export_labels
+    from flywheel.queue.names import printable
+    from flywheel.queue.store import get_queue
+    from flywheel.queue.tasks import clean_prefill, open_tasks, queued_sample_ids, scrub_prefills
+
+# Names other packages use, loaded on first use so importing the package stays light.
+_LAZY = {
+    "ApiConfig": "flywheel.queue.api",
+    "ApiState": "flywheel.queue.api",
+    "ExportResult": "flywheel.queue.export",
+    "MAX_HEADER_BYTES": "flywheel.queue.api",
+    "Token": "flywheel.queue.api",
+    "clean_prefill": "flywheel.queue.tasks",
+    "create_app": "flywheel.queue.api",
+    "export_labels": "flywheel.queue.export",
+    "get_queue": "flywheel.queue.store",
+    "open_tasks": "flywheel.queue.tasks",
+    "printable": "flywheel.queue.names",
+    "queued_sample_ids": "flywheel.queue.tasks",
+    "scrub_prefills": "flywheel.queue.tasks",
+}
+
+
 __all__ = [
+    "MAX_HEADER_BYTES",
+    "ApiConfig",
+    "ApiState",
     "AuthError",
     "ConflictError",
     "Decision",
     "EnqueueResult",
+    "ExportResult",
     "InvalidAnswerError",
     "LeaseExpiredError",
     "Queue",
     "QueueError",
     "QueueStats",
+    "Token",
     "add_gold",
     "add_vendor",
+    "clean_prefill",
+    "create_app",
     "create_queue",
     "dawid_skene",
     "enqueue",
+    "export_labels",
+    "get_queue",
     "majority_vote",
     "open_engine",
+    "open_tasks",
+    "printable",
     "queue_stats",
+    "queued_sample_ids",
     "refresh_quality",
     "revoke_vendor",
+    "scrub_prefills",
     "transaction",
     "weighted_vote",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -144,7 +144,7 @@ def _promoted_classes(settings: Settings) -> list[str] | None:
     except NotFoundError:
         return None
     from flywheel.lake import Lake
-    from flywheel.train.registry import Models
+    from flywheel.train import Models
 
     promoted = Models.read(Lake(settings)).promoted()
     return list(promoted["class_names"]) if promoted else None

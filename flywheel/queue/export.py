@@ -34,9 +34,7 @@ from sqlalchemy import Engine, Select, func, select
 
 from flywheel.db import queue_tables as t
 from flywheel.db import transaction
-from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.filters import among
+from flywheel.lake import TABLE_SCHEMAS, Change, CommitHook, Head, Lake, among, commit_fresh
 
 ANNOTATION_MARK = "flywheel.export.max_annotation_id"
 LABEL_MARK = "flywheel.export.max_label_id"

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
-from flywheel.lake.filters import among
+from flywheel.lake import among
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class MediaSource:
     def _client(self) -> Any:
         with self._lock:
             if self._s3 is None:
-                from flywheel.lake.storage import s3_client
+                from flywheel.lake import s3_client
 
                 self._s3 = s3_client(self.settings.s3)
             return self._s3
@@ -96,8 +96,7 @@ class MediaSource:
 
     def fetch(self, sample_id: str, expires_in: int = 600) -> Media:
         """The media of ``sample_id``: its bytes, or a presigned URL for an S3 object."""
-        from flywheel.lake.media import media_batches
-        from flywheel.lake.storage import media_of
+        from flywheel.lake import media_batches, media_of
 
         try:
             found = [

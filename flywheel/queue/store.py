@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, select
 
 from flywheel.db import queue_tables as t
-from flywheel.db.engine import run_transaction
+from flywheel.db import run_transaction
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.queue.errors import AuthError
 

@@ -10,12 +10,23 @@
 Every page is a static file that opens from disk (no server, no network).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from flywheel.reports.balance import BalanceConfig, balance_report
 from flywheel.reports.clusters import ClassSplit, Group, SplitConfig, find_split_clusters
 from flywheel.reports.confusion import ConfusionConfig, confusion_report
 from flywheel.reports.embeddings import EmbeddingsConfig, embeddings_report
 from flywheel.reports.gallery import BrowseConfig, browse
 from flywheel.reports.verify import VerifyClusterConfig, parse_cluster_ref, verify_cluster
+
+if TYPE_CHECKING:
+    from flywheel.reports.page import render
+
+# Names other packages use, loaded on first use so importing the package stays light.
+_LAZY = {
+    "render": "flywheel.reports.page",
+}
+
 
 __all__ = [
     "BalanceConfig",
@@ -32,5 +43,14 @@ __all__ = [
     "embeddings_report",
     "find_split_clusters",
     "parse_cluster_ref",
+    "render",
     "verify_cluster",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,7 @@ from typing import Any
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import labels_view_sql, sql
-from flywheel.lake.labels import CONSOLIDATED
+from flywheel.lake import CONSOLIDATED, labels_view_sql, sql
 from flywheel.reports.page import render, write_page
 
 SOURCES = ("weak", "vendor", "gold", "verify")  # columns of the per-class table

@@ -31,8 +31,7 @@ from tqdm import tqdm
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError, StorageError
-from flywheel.lake import Lake
-from flywheel.lake.filters import among
+from flywheel.lake import Lake, among
 from flywheel.reports import lakeview
 from flywheel.reports.clusters import ClassSplit, SplitConfig, find_split_clusters
 from flywheel.reports.media import AssetWriter, preview

@@ -16,11 +16,8 @@ import pyarrow.compute as pc
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError
-from flywheel.lake import Lake, labels_view_sql, sql
-from flywheel.lake.labels import CONSOLIDATED
-from flywheel.lake.media import media_batches
-from flywheel.lake.storage import read_bytes
-from flywheel.train.registry import PROMOTED_ALIAS, Models
+from flywheel.lake import CONSOLIDATED, Lake, labels_view_sql, media_batches, read_bytes, sql
+from flywheel.train import PROMOTED_ALIAS, Models
 
 NO_CLASS = "(none)"
 QUARANTINED = "(quarantined)"

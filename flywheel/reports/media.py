@@ -58,7 +58,7 @@ def decode_audio(data: bytes) -> tuple[np.ndarray, int] | None:
 def loudest_span(mono: np.ndarray, rate: int) -> tuple[float, float]:
     """(start, end) as fractions of the clip of the loudest window the speech model
     centres its input on (``window_s`` of the audio input spec), clipped to the clip."""
-    from flywheel.modalities.audio import AudioModality, loudest_centre
+    from flywheel.modalities import AudioModality, loudest_centre
 
     window = round(rate * float(AudioModality().input_spec()["window_s"]))
     centre = loudest_centre(mono, window)

@@ -17,8 +17,7 @@ from flywheel.lake import Lake
 from flywheel.reports import lakeview
 from flywheel.reports.clusters import ClassSplit, SplitConfig
 from flywheel.reports.embeddings import analyse_splits, embedding_matrix
-from flywheel.selection.run import SelectSummary
-from flywheel.selection.verify import select_for_verification
+from flywheel.selection import SelectSummary, select_for_verification
 
 
 def parse_cluster_ref(text: str) -> tuple[str, int]:
@@ -92,7 +91,7 @@ def class_split(
 def _check_queue_label(settings: Settings, queue: str, class_name: str) -> None:
     """The queue exists and can ask "is this CLASS?" — checked before anything is written."""
     from flywheel.db import open_engine
-    from flywheel.queue.store import get_queue
+    from flywheel.queue import get_queue
 
     engine = open_engine(settings.catalog_uri)
     try:

@@ -45,7 +45,7 @@ def label_free_features(modality: str, media: Sequence[bytes]) -> np.ndarray:
 
 @cache
 def _imagenet_backbone() -> Any:
-    from flywheel.networks.efficientnet_lite import EfficientNetLite0, load_imagenet_weights
+    from flywheel.networks import EfficientNetLite0, load_imagenet_weights
 
     net = EfficientNetLite0(num_classes=1000)
     load_imagenet_weights(net)
@@ -72,7 +72,7 @@ def _logmel_stats(data: bytes) -> np.ndarray:
     """Mean and standard deviation over time of each of 40 log-mel bands: (80,)."""
     import torch
 
-    from flywheel.modalities.audio import speech_mel_power
+    from flywheel.modalities import speech_mel_power
 
     logmel = torch.log(speech_mel_power(data) + 1e-10)  # (40, frames)
     # Floor 30 dB under the clip's loudest cell: digital silence, faint hiss and steady

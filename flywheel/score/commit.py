@@ -17,10 +17,16 @@ import pyarrow.fs as pafs
 from pyiceberg.expressions import EqualTo, Reference
 from pyiceberg.expressions.literals import literal
 
-from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.staged import without_rows
-from flywheel.lake.storage import filesystem
+from flywheel.lake import (
+    TABLE_SCHEMAS,
+    Change,
+    CommitHook,
+    Head,
+    Lake,
+    commit_fresh,
+    filesystem,
+    without_rows,
+)
 
 
 def staging_uri(lake: Lake) -> str:

@@ -20,15 +20,11 @@ import ray
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import TABLE_SCHEMAS, Lake
-from flywheel.lake.commit import CommitHook
-from flywheel.lake.filters import equal
-from flywheel.lake.storage import filesystem
+from flywheel.lake import TABLE_SCHEMAS, CommitHook, Lake, equal, filesystem
 from flywheel.runtime import ensure_ray, quiet_ray_data
 from flywheel.score.commit import commit_predictions, staged_files, staging_uri
 from flywheel.score.scorer import Scorer, ScorerConfig
-from flywheel.train.checkpoint import load_checkpoint
-from flywheel.train.registry import PROMOTED_ALIAS, Models
+from flywheel.train import PROMOTED_ALIAS, Models, load_checkpoint
 
 
 @dataclass(frozen=True)

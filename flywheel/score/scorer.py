@@ -12,11 +12,10 @@ import pyarrow as pa
 import torch
 
 from flywheel.config import Settings
-from flywheel.lake.schema import PREDICTIONS
-from flywheel.lake.storage import media_of
+from flywheel.lake import PREDICTIONS, media_of
 from flywheel.modalities import get_modality
 from flywheel.score import uncertainty
-from flywheel.train.checkpoint import load_checkpoint
+from flywheel.train import load_checkpoint
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import click
 from flywheel.clikit import names_option, needs_lake, parse_names
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake.cli import format_table
+from flywheel.lake import format_table
 from flywheel.selection.run import SelectConfig
 from flywheel.selection.run import select as run_select
 
@@ -94,7 +94,7 @@ def select(
 
 def _check_blocklist(settings: Settings, model: str, blocklist: frozenset[str]) -> None:
     from flywheel.lake import Lake
-    from flywheel.train.registry import Models
+    from flywheel.train import Models
 
     classes = list(Models.read(Lake(settings)).get(model)["class_names"])
     unknown = sorted(blocklist - set(classes))

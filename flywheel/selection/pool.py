@@ -12,8 +12,7 @@ import pyarrow.compute as pc
 from pyiceberg.expressions import And
 
 from flywheel.config import Settings
-from flywheel.lake import Lake
-from flywheel.lake.filters import among, equal
+from flywheel.lake import Lake, among, equal
 from flywheel.strategies import Pool
 
 
@@ -45,7 +44,7 @@ def predictions(lake: Lake, version: str, columns: Sequence[str]) -> pa.Table:
 def known_sample_ids(lake: Lake, settings: Settings) -> set[str]:
     """Samples already labelled (the lake's labels) or queued (the queue database)."""
     from flywheel.db import open_engine
-    from flywheel.queue.tasks import queued_sample_ids
+    from flywheel.queue import queued_sample_ids
 
     known = set(lake.read("labels", columns=["sample_id"]).column("sample_id").to_pylist())
     engine = open_engine(settings.catalog_uri)

@@ -17,12 +17,10 @@ import pyarrow as pa
 
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.lake import Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.schema import SELECTIONS
+from flywheel.lake import SELECTIONS, Change, CommitHook, Head, Lake, commit_fresh
 from flywheel.selection.pool import build_pool, known_sample_ids, pool_samples, predictions
 from flywheel.strategies import Selection, Strategy, compose, get_strategy
-from flywheel.train.registry import PROMOTED_ALIAS, Models
+from flywheel.train import PROMOTED_ALIAS, Models
 
 
 @dataclass(frozen=True)
@@ -149,7 +147,7 @@ def _model_row(
 
 def _check_queue(settings: Settings, queue: str) -> None:
     from flywheel.db import open_engine
-    from flywheel.queue.store import get_queue
+    from flywheel.queue import get_queue
 
     engine = open_engine(settings.catalog_uri)
     try:
@@ -279,7 +277,7 @@ def _prefill(
 
 def _enqueue(settings: Settings, queue: str, picks: pa.Table, summary: SelectSummary) -> None:
     from flywheel.db import open_engine
-    from flywheel.queue.tasks import enqueue
+    from flywheel.queue import enqueue
 
     items = []
     for r in picks.to_pylist():

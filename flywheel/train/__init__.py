@@ -19,13 +19,24 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flywheel.networks.errors import CheckpointError
+    from flywheel.networks import CheckpointError
     from flywheel.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from flywheel.train.data import in_holdout
     from flywheel.train.errors import NoTrainingDataError, TrainError
-    from flywheel.train.registry import Models
+    from flywheel.train.loop import WorkerConfig, evaluate, table_batches, table_slices, train_epoch
+    from flywheel.train.metrics import format_confusion
+    from flywheel.train.registry import PROMOTED_ALIAS, Models
     from flywheel.train.run import TrainConfig, TrainSummary, train
 
 _WHERE = {
+    "PROMOTED_ALIAS": "flywheel.train.registry",
+    "WorkerConfig": "flywheel.train.loop",
+    "evaluate": "flywheel.train.loop",
+    "format_confusion": "flywheel.train.metrics",
+    "in_holdout": "flywheel.train.data",
+    "table_batches": "flywheel.train.loop",
+    "table_slices": "flywheel.train.loop",
+    "train_epoch": "flywheel.train.loop",
     "CheckpointError": "flywheel.networks.errors",
     "Checkpoint": "flywheel.train.checkpoint",
     "load_checkpoint": "flywheel.train.checkpoint",
@@ -38,6 +49,7 @@ _WHERE = {
     "train": "flywheel.train.run",
 }
 __all__ = [
+    "PROMOTED_ALIAS",
     "Checkpoint",
     "CheckpointError",
     "Models",
@@ -45,9 +57,16 @@ __all__ = [
     "TrainConfig",
     "TrainError",
     "TrainSummary",
+    "WorkerConfig",
+    "evaluate",
+    "format_confusion",
+    "in_holdout",
     "load_checkpoint",
     "save_checkpoint",
+    "table_batches",
+    "table_slices",
     "train",
+    "train_epoch",
 ]
 
 

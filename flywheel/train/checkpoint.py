@@ -29,12 +29,11 @@ import torch
 
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
-from flywheel.lake.storage import filesystem
-from flywheel.networks.classifier import load_weights
-from flywheel.networks.errors import CheckpointError
+from flywheel.lake import filesystem
+from flywheel.networks import CheckpointError, load_weights
 
 if TYPE_CHECKING:
-    from flywheel.networks.classifier import Classifier
+    from flywheel.networks import Classifier
 
 FORMAT = "flywheel-checkpoint"
 FORMAT_VERSION = 1

@@ -22,9 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.errors import ConfigError
-from flywheel.lake import Lake
-from flywheel.lake.filters import equal
-from flywheel.lake.labels import CONSOLIDATED, labels_at
+from flywheel.lake import CONSOLIDATED, Lake, equal, labels_at
 from flywheel.train.errors import NoTrainingDataError
 
 HOLDOUT_SALT = "flywheel-holdout-v1"

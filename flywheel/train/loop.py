@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from flywheel.modalities import Modality, get_modality
-from flywheel.networks.classifier import Classifier
+from flywheel.networks import Classifier
 from flywheel.train.checkpoint import Checkpoint
 from flywheel.train.metrics import N_BINS, count_calibration, count_confusion, summarize
 

@@ -20,12 +20,9 @@ import torch
 
 from flywheel.config import DEFAULT_EPOCHS, Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import Lake
-from flywheel.lake.commit import Change, CommitHook, Head, commit_fresh
-from flywheel.lake.state import sync_model_events
+from flywheel.lake import Change, CommitHook, Head, Lake, commit_fresh, sync_model_events
 from flywheel.modalities import Modality, get_modality
-from flywheel.networks.classifier import Classifier, load_weights
-from flywheel.networks.errors import CheckpointError
+from flywheel.networks import CheckpointError, Classifier, load_weights
 from flywheel.runtime import ensure_ray
 from flywheel.taxonomy import Taxonomy
 from flywheel.train.checkpoint import Checkpoint, load_checkpoint, read_init_state, write_object

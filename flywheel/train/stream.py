@@ -24,8 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.config import S3Settings
-from flywheel.lake import Lake
-from flywheel.lake.storage import media_of
+from flywheel.lake import Lake, media_of
 
 DATA_CPUS = 0.5  # CPUs left to Ray Data when the training workers would take them all
 TASK_CPUS = 0.25  # what one read or label-attaching task asks for
