@@ -49,7 +49,9 @@ def labels_at(
 
     >>> from flywheel.config import Settings
     >>> from flywheel.lake import Lake
-    >>> labels_at(Lake(Settings.from_env(root="/tmp/fw-doctest", environ={}))).column_names
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     labels_at(Lake(Settings.from_env(root=root, environ={}))).column_names
     ['sample_id', 'label', 'label_source', 'label_kind']
     """
     pinned = snapshot or {}
@@ -92,7 +94,9 @@ def labels_view_sql() -> str:
 
     >>> from flywheel.config import Settings
     >>> from flywheel.lake.query import sql
-    >>> sql(labels_view_sql(), Settings.from_env(root="/tmp/fw-doctest", environ={})).column_names
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     sql(labels_view_sql(), Settings.from_env(root=root, environ={})).column_names
     ['sample_id', 'label', 'label_source', 'label_kind']
     """
     return f"""select s.sample_id, coalesce(c.label, s.weak_label) as label,

@@ -118,7 +118,9 @@ class Lake:
         when None). Only those rows are read. An id not there is a ``NotFoundError``; an
         object that cannot be read, a ``StorageError``.
 
-        >>> Lake(Settings.from_env(root="/tmp/fw-doctest", environ={})).media([])
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as root:
+        ...     Lake(Settings.from_env(root=root, environ={})).media([])
         []
         """
         from flywheel.lake.media import read_media
