@@ -72,18 +72,19 @@ def with_labels(samples: pa.Table, consolidated: pa.Table) -> pa.Table:
     >>> with_labels(s, c).select(["sample_id", "label", "label_source"]).to_pylist()[1:]
     [{'sample_id': 'b', 'label': 'cow', 'label_source': 'consolidated'}]
     """
-    latest = _latest(consolidated)
-    ids = samples["sample_id"].to_pylist()
-    weak = samples["weak_label"].to_pylist()
-    labels, sources, kinds = [], [], []
-    for sid, w in zip(ids, weak, strict=True):
-        decided = latest.get(sid)
-        labels.append(decided[0] if decided else w)
-        sources.append(CONSOLIDATED if decided else WEAK if w is not None else None)
-        kinds.append(decided[1] if decided else None)
-    table = samples.append_column("label", pa.array(labels, pa.string()))
-    table = table.append_column("label_source", pa.array(sources, pa.string()))
-    table = table.append_column("label_kind", pa.array(kinds, pa.string()))
+    latest = _latest(consolidated)  # one row per decided sample
+    at = pc.index_in(samples["sample_id"], value_set=latest["sample_id"])  # (N,) or null
+    decided = pc.is_valid(at)
+    weak = samples["weak_label"]
+    label = pc.if_else(decided, pc.take(latest["label"], at), weak)
+    source = pc.if_else(
+        decided,
+        pa.scalar(CONSOLIDATED),
+        pc.if_else(pc.is_valid(weak), pa.scalar(WEAK), pa.scalar(None, pa.string())),
+    )
+    table = samples.append_column("label", label.cast(pa.string()))
+    table = table.append_column("label_source", source.cast(pa.string()))
+    table = table.append_column("label_kind", pc.take(latest["kind"], at).cast(pa.string()))
     return table.filter(pc.is_valid(table["label"]))
 
 
@@ -106,20 +107,16 @@ from samples s left join ({_CONSOLIDATED_SQL}) c using (sample_id)
 where coalesce(c.label, s.weak_label) is not null"""
 
 
-def _latest(consolidated: pa.Table) -> dict[str, tuple[str, str]]:
-    """sample_id -> (label, kind) of its latest decision (highest label_id)."""
-    if consolidated.num_rows == 0:
-        return {}
-    rows = consolidated.sort_by([("label_id", "ascending")])
-    return {
-        s: (label, kind)
-        for s, label, kind in zip(
-            rows["sample_id"].to_pylist(),
-            rows["label"].to_pylist(),
-            rows["kind"].to_pylist(),
-            strict=True,
-        )
-    }
+def _latest(consolidated: pa.Table) -> pa.Table:
+    """The latest decision (highest label_id) of each sample: ``sample_id, label, kind``,
+    one row per sample, computed in Arrow (no Python loop over the rows)."""
+    rows = consolidated.select(["sample_id", "label", "kind", "label_id"])
+    rows = rows.sort_by([("sample_id", "ascending"), ("label_id", "ascending")])
+    ids = rows["sample_id"]
+    if rows.num_rows > 1:  # the last row of each run of one sample_id
+        changes = pc.not_equal(ids.slice(0, rows.num_rows - 1), ids.slice(1))
+        rows = rows.filter(pa.concat_arrays([*changes.chunks, pa.array([True])]))
+    return rows.select(["sample_id", "label", "kind"])
 
 
 def _read(

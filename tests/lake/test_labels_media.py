@@ -193,3 +193,48 @@ def test_media_on_s3_objects_and_a_missing_object(
 def test_docstring_examples(name: str) -> None:
     result = doctest.testmod(importlib.import_module(name), verbose=False)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_the_rule_in_arrow_matches_the_rule_written_out_on_chunked_tables() -> None:
+    """``with_labels`` on many samples, several decisions per sample, tables in several
+    chunks: each row is what the rule says, written out here in plain Python."""
+    import random
+
+    from flywheel.lake.labels import with_labels
+
+    rng = random.Random(7)
+    ids = [f"s{i}" for i in range(400)]
+    weak = [rng.choice(["cat", "dog", None]) for _ in ids]
+    samples = pa.table({"sample_id": ids, "weak_label": pa.array(weak, pa.string())})
+    samples = pa.concat_tables([samples.slice(0, 150), samples.slice(150)])
+    decisions = [
+        (
+            label_id,
+            f"s{rng.randrange(450)}",
+            rng.choice(["cow", "cat"]),
+            rng.choice(["label", "gold"]),
+        )
+        for label_id in rng.sample(range(10_000), 300)
+    ]
+    cols = list(zip(*decisions, strict=True))
+    consolidated = pa.table(
+        {"label_id": pa.array(cols[0], pa.int64()), "sample_id": list(cols[1]),
+         "label": list(cols[2]), "kind": list(cols[3])}
+    )  # fmt: skip
+    consolidated = pa.concat_tables([consolidated.slice(0, 100), consolidated.slice(100)])
+    latest: dict[str, tuple[int, str, str]] = {}
+    for label_id, sid, label, kind in decisions:
+        if sid not in latest or label_id > latest[sid][0]:
+            latest[sid] = (label_id, label, kind)
+    want = []
+    for sid, w in zip(ids, weak, strict=True):
+        if sid in latest:
+            want.append({"sample_id": sid, "label": latest[sid][1],
+                         "label_source": "consolidated", "label_kind": latest[sid][2]})  # fmt: skip
+        elif w is not None:
+            want.append({"sample_id": sid, "label": w, "label_source": "weak", "label_kind": None})
+    got = with_labels(samples, consolidated).select(
+        ["sample_id", "label", "label_source", "label_kind"]
+    )
+    assert got.to_pylist() == want
+    assert 50 < sum(r["label_source"] == "consolidated" for r in want) < len(want)
