@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flywheel.lake.lake import Lake
-from flywheel.lake.schema import TABLE_SCHEMAS
+from flywheel.lake.schema import PREDICTIONS, QUARANTINE, SAMPLES, SELECTIONS, TABLE_SCHEMAS
 
 # Names other packages use, loaded on first use so importing the package stays light.
 _LAZY = {
@@ -13,10 +13,6 @@ _LAZY = {
     "Change": "flywheel.lake.commit",
     "CommitHook": "flywheel.lake.commit",
     "Head": "flywheel.lake.commit",
-    "PREDICTIONS": "flywheel.lake.schema",
-    "QUARANTINE": "flywheel.lake.schema",
-    "SAMPLES": "flywheel.lake.schema",
-    "SELECTIONS": "flywheel.lake.schema",
     "among": "flywheel.lake.filters",
     "commit_fresh": "flywheel.lake.commit",
     "equal": "flywheel.lake.filters",
@@ -39,7 +35,6 @@ if TYPE_CHECKING:
     from flywheel.lake.labels import CONSOLIDATED, labels_at, labels_view_sql
     from flywheel.lake.media import media_batches
     from flywheel.lake.query import sql
-    from flywheel.lake.schema import PREDICTIONS, QUARANTINE, SAMPLES, SELECTIONS
     from flywheel.lake.staged import without_rows
     from flywheel.lake.state import sync_model_events
     from flywheel.lake.storage import (

@@ -20,15 +20,21 @@ from flywheel.queue.errors import (
 )
 from flywheel.queue.quality import Decision, dawid_skene, majority_vote, weighted_vote
 from flywheel.queue.stats import QueueStats, queue_stats, refresh_quality
-from flywheel.queue.store import Queue, add_vendor, create_queue, revoke_vendor
-from flywheel.queue.tasks import EnqueueResult, add_gold, enqueue
+from flywheel.queue.store import Queue, add_vendor, create_queue, get_queue, revoke_vendor
+from flywheel.queue.tasks import (
+    EnqueueResult,
+    add_gold,
+    clean_prefill,
+    enqueue,
+    open_tasks,
+    queued_sample_ids,
+    scrub_prefills,
+)
 
 if TYPE_CHECKING:
     from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig, ApiState, Token, create_app
     from flywheel.queue.export import ExportResult, export_labels
     from flywheel.queue.names import printable
-    from flywheel.queue.store import get_queue
-    from flywheel.queue.tasks import clean_prefill, open_tasks, queued_sample_ids, scrub_prefills
 
 # Names other packages use, loaded on first use so importing the package stays light.
 _LAZY = {
@@ -37,14 +43,9 @@ _LAZY = {
     "ExportResult": "flywheel.queue.export",
     "MAX_HEADER_BYTES": "flywheel.queue.api",
     "Token": "flywheel.queue.api",
-    "clean_prefill": "flywheel.queue.tasks",
     "create_app": "flywheel.queue.api",
     "export_labels": "flywheel.queue.export",
-    "get_queue": "flywheel.queue.store",
-    "open_tasks": "flywheel.queue.tasks",
     "printable": "flywheel.queue.names",
-    "queued_sample_ids": "flywheel.queue.tasks",
-    "scrub_prefills": "flywheel.queue.tasks",
 }
 
 
