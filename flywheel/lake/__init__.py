@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING, Any
 from flywheel.lake.lake import Lake
 from flywheel.lake.schema import PREDICTIONS, QUARANTINE, SAMPLES, SELECTIONS, TABLE_SCHEMAS
 
-# Names other packages use, loaded on first use so importing the package stays light.
+# Names loaded on first use so importing the package stays light (DuckDB, for one, loads
+# only where SQL runs, not in every Ray worker that imports the lake).
 _LAZY = {
+    "sql": "flywheel.lake.query",
+    "labels_at": "flywheel.lake.labels",
+    "labels_view_sql": "flywheel.lake.labels",
     "CONSOLIDATED": "flywheel.lake.labels",
     "Change": "flywheel.lake.commit",
     "CommitHook": "flywheel.lake.commit",
@@ -79,13 +83,4 @@ def __getattr__(name: str) -> Any:
         from importlib import import_module
 
         return getattr(import_module(_LAZY[name]), name)
-    # DuckDB loads only where SQL runs, not in every Ray worker that imports the lake.
-    if name == "sql":
-        from flywheel.lake.query import sql
-
-        return sql
-    if name in ("labels_at", "labels_view_sql"):
-        from flywheel.lake import labels
-
-        return getattr(labels, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
