@@ -78,7 +78,7 @@ def queue() -> None:
     "--gold-rate",
     default=0.0,
     show_default=True,
-    help="Share of served tasks that are gold (0..0.5).",
+    help="Share of label tasks that are gold (0..0.5); verify tasks owe no gold.",
 )
 @click.option("--lease-seconds", default=store.DEFAULT_LEASE_SECONDS, show_default=True)
 @click.option(

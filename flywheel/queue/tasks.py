@@ -64,7 +64,8 @@ def enqueue(
         for spec in specs:
             _check_labels(spec, q.labels)
         fresh = _drop_known(conn, specs)
-        gold_rows, carry = _gold_rows(conn, q, len(fresh), rng)
+        n_label = sum(1 for spec in fresh if spec.kind == "label")
+        gold_rows, carry = _gold_rows(conn, q, n_label, rng)
         base = _next_priority(conn, q.id)
         created = now()
         task_rows = [
@@ -195,14 +196,17 @@ def _task_row(q: Any, spec: _Spec, priority: float, created: float) -> dict[str,
 
 
 def _gold_rows(
-    conn: Connection, q: Any, n_new: int, rng: random.Random
+    conn: Connection, q: Any, n_label: int, rng: random.Random
 ) -> tuple[list[dict[str, Any]], float]:
-    """Gold copies owed for ``n_new`` new tasks: gold/(gold+new) = gold_rate; the
-    fraction left over carries to the next enqueue. Least-served gold samples first."""
+    """Gold copies owed for ``n_label`` new label tasks: gold/(gold+label) = gold_rate;
+    the fraction left over carries to the next enqueue. Verify tasks owe no gold: gold
+    copies are label tasks and gold scores label answers only, so gold among verify-only
+    work would be the only label tasks there, plain to see. An enqueue without label
+    tasks leaves the carry owed to the next one that has some. Least-served gold first."""
     carry = conn.execute(select(t.queues.c.gold_carry).where(t.queues.c.id == q.id)).scalar_one()
-    if q.gold_rate <= 0 or n_new == 0:
+    if q.gold_rate <= 0 or n_label == 0:
         return [], carry
-    owed = n_new * q.gold_rate / (1.0 - q.gold_rate) + carry
+    owed = n_label * q.gold_rate / (1.0 - q.gold_rate) + carry
     served = (
         select(func.count(t.tasks.c.id))
         .where(

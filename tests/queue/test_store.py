@@ -312,6 +312,44 @@ def test_gold_is_once_per_lease_and_prefilled_like_its_neighbours(engine: Engine
     assert count_copies[0].sample_id == "g1"
 
 
+def gold_carry(engine: Engine, queue: str) -> float:
+    with transaction(engine) as conn:
+        return float(
+            conn.execute(select(t.queues.c.gold_carry).where(t.queues.c.name == queue)).scalar_one()
+        )
+
+
+def test_gold_is_owed_per_label_task_and_verify_only_enqueues_add_none(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog", "cow"], gold_rate=0.2)  # 1 gold per 4 labels
+    add_gold(engine, "q", [{"sample_id": f"g{i}", "label": "dog"} for i in range(5)])
+    verify = [{**x, "kind": "verify"} for x in items(8, 100)]
+    only_verify = enqueue(engine, "q", verify)
+    assert (only_verify.added, only_verify.gold) == (8, 0)  # no label task stands out
+    assert count(engine, t.tasks, t.tasks.c.kind == "label") == 0
+    assert gold_carry(engine, "q") == 0.0  # verify tasks owe nothing
+    # 4 label + 8 verify: one gold for the 4 labels (three if verify tasks counted too)
+    mixed = enqueue(engine, "q", items(4) + [{**x, "kind": "verify"} for x in items(8, 200)])
+    assert (mixed.added, mixed.gold) == (12, 1)
+    gold = next(
+        x
+        for x in lease(engine, store.add_vendor(engine, "a", ["q"]), "q", 50).tasks
+        if x.sample_id.startswith("g")
+    )
+    assert gold.kind == "label" and gold.prefill is not None
+    assert [p for _, p in gold.prefill["top_k"]] == [p for _, p in PREFILL["top_k"]]
+
+
+def test_a_gold_carry_waits_for_the_next_enqueue_with_label_tasks(engine: Engine) -> None:
+    store.create_queue(engine, "q", ["cat", "dog", "cow"], gold_rate=0.2)
+    add_gold(engine, "q", [{"sample_id": f"g{i}", "label": "dog"} for i in range(5)])
+    mixed = enqueue(engine, "q", items(2) + [{**x, "kind": "verify"} for x in items(4, 100)])
+    assert mixed.gold == 0 and gold_carry(engine, "q") == pytest.approx(0.5)
+    later = enqueue(engine, "q", [{**x, "kind": "verify"} for x in items(4, 200)])
+    assert later.gold == 0 and gold_carry(engine, "q") == pytest.approx(0.5)  # still owed
+    labels = enqueue(engine, "q", items(2, 300))
+    assert labels.gold == 1 and gold_carry(engine, "q") == pytest.approx(0.0)
+
+
 def test_a_vendor_with_registered_annotators_answers_only_as_them(engine: Engine) -> None:
     store.create_queue(engine, "q", ["cat", "dog"], consensus=2)
     enqueue(engine, "q", items(1))
