@@ -6,12 +6,14 @@ Conventions (docs/decisions/cli-conventions.md):
 - a list of names (``--blocklist``, ``--labels``) is ``a,b,c`` or ``@FILE`` (one name a
   line, ``#`` starts a comment);
 - ``--format`` is ``table``, ``csv`` or ``json`` wherever rows are printed;
-- a read-only verb refuses a data root that holds no lake, and creates nothing there.
+- a read-only verb refuses a data root that holds no lake, and creates nothing there;
+- text from outside (annotator names, lake values) reaches a terminal through ``printable``.
 """
 
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,3 +117,27 @@ def parse_names(value: str, option: str) -> list[str]:
 def names_option(name: str, help_: str, **kwargs: Any) -> Callable[[F], F]:
     """An option that takes ``a,b,c`` or ``@FILE``."""
     return click.option(name, metavar="A,B|@FILE", help=f"{help_} (a,b,... or @FILE)", **kwargs)
+
+
+_MAX_SHOWN = 80
+
+
+def printable(text: str, limit: int | None = _MAX_SHOWN) -> str:
+    r"""``text`` with control and format characters (Unicode category C: newline, tab,
+    ESC, bidi overrides) written as escapes, cut to ``limit`` characters (None: whole),
+    so text from outside (annotator names, lake values) cannot forge or recolour a
+    terminal line. Vendors choose annotator names; names imported from Label Studio or
+    stored before the API refused control characters still reach ``queue stats``.
+
+    >>> printable("ann-7\n  vendor x: gold 10/10\x1b[2K")
+    'ann-7\\n  vendor x: gold 10/10\\x1b[2K'
+    >>> printable("abc\u202e", limit=None)
+    'abc\\u202e'
+    """
+    safe = "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch).startswith("C")
+        else ch
+        for ch in text
+    )
+    return safe if limit is None or len(safe) <= limit else safe[: limit - 1] + "…"

@@ -10,7 +10,7 @@ import click
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from flywheel.clikit import format_option, needs_lake
+from flywheel.clikit import format_option, needs_lake, printable
 from flywheel.config import Settings
 from flywheel.errors import ConfigError, NotFoundError
 from flywheel.lake.filters import equal
@@ -38,7 +38,11 @@ from flywheel.lake.query import sql as run_sql
 @click.pass_obj
 @needs_lake
 def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | None) -> None:
-    """Run a read-only DuckDB QUERY over every lake table at its current snapshot."""
+    """Run a read-only DuckDB QUERY over every lake table at its current snapshot.
+
+    --format table is for a terminal: control characters in values (newlines, escape
+    codes, bidi overrides) are shown escaped. csv and json print values exactly, for
+    programs and pipes."""
     pinned = _model_snapshots(settings, as_of) if as_of else None
     result = run_sql(query, settings, snapshot_ids=pinned)
     if fmt == "csv":
@@ -102,10 +106,15 @@ MAX_WIDTH = 60
 
 
 def format_table(table: pa.Table, max_rows: int) -> str:
-    """A plain aligned text table (no colours, safe for pipes and logs)."""
+    """A plain aligned text table (no colours, safe for pipes and logs): control and
+    format characters in names and values are escaped, so a value cannot forge lines or
+    recolour the terminal."""
     shown = _printable(table.slice(0, max_rows))
-    header = shown.column_names
-    rows = [["" if v is None else str(v) for v in row.values()] for row in shown.to_pylist()]
+    header = [printable(h, limit=None) for h in shown.column_names]
+    rows = [
+        ["" if v is None else printable(str(v), limit=None) for v in row.values()]
+        for row in shown.to_pylist()
+    ]
     widths = [
         min(MAX_WIDTH, max([len(h)] + [len(r[i]) for r in rows])) for i, h in enumerate(header)
     ]

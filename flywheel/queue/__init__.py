@@ -32,9 +32,9 @@ from flywheel.queue.tasks import (
 )
 
 if TYPE_CHECKING:
+    from flywheel.clikit import printable
     from flywheel.queue.api import MAX_HEADER_BYTES, ApiConfig, ApiState, Token, create_app
     from flywheel.queue.export import ExportResult, export_labels
-    from flywheel.queue.names import printable
 
 # Names other packages use, loaded on first use so importing the package stays light.
 _LAZY = {
@@ -45,7 +45,7 @@ _LAZY = {
     "Token": "flywheel.queue.api",
     "create_app": "flywheel.queue.api",
     "export_labels": "flywheel.queue.export",
-    "printable": "flywheel.queue.names",
+    "printable": "flywheel.clikit",  # shared with the lake's `flywheel sql`
 }
 
 

@@ -15,12 +15,11 @@ from typing import Any
 import click
 from sqlalchemy import Engine
 
-from flywheel.clikit import names_option, needs_catalog, parse_names
+from flywheel.clikit import names_option, needs_catalog, parse_names, printable
 from flywheel.config import Settings
 from flywheel.db import open_engine, transaction
 from flywheel.errors import ConfigError, NotFoundError, SourceError
 from flywheel.queue import labelstudio, store
-from flywheel.queue.names import printable
 from flywheel.queue.stats import queue_stats
 from flywheel.queue.tasks import add_gold, enqueue
 

@@ -96,6 +96,31 @@ def test_sql_refuses_more_than_one_statement(settings: Settings) -> None:
         flywheel.sql("select 1; select 2", settings)
 
 
+HOSTILE = "ann\n  vendor boss: gold 99/99\x1b[31m\u202e"
+HOSTILE_SQL = (
+    "select 'ann' || chr(10) || '  vendor boss: gold 99/99' || chr(27) || '[31m' || chr(8238)"
+    " as annotator"
+)
+
+
+def test_sql_table_shows_control_characters_escaped_and_csv_json_exact(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flywheel.cli import main
+
+    Lake(settings).table("samples")  # a lake, empty
+    root = ["--root", str(settings.root)]
+    assert main([*root, "sql", HOSTILE_SQL]) == 0
+    out = capsys.readouterr().out
+    assert "ann\\n  vendor boss: gold 99/99\\x1b[31m\\u202e" in out
+    assert "\x1b" not in out and "\u202e" not in out
+    assert not any(line.lstrip().startswith("vendor boss") for line in out.splitlines())
+    assert main([*root, "sql", HOSTILE_SQL, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"annotator": HOSTILE}]  # data, exact
+    assert main([*root, "sql", HOSTILE_SQL, "--format", "csv"]) == 0
+    assert capsys.readouterr().out == f'"annotator"\n"{HOSTILE}"\n'
+
+
 def test_settings_reject_unknown_schemes(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file:// or s3://"):
         Settings.from_env(root=tmp_path, environ={"FLYWHEEL_WAREHOUSE": "gs://bucket/x"})
