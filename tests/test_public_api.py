@@ -72,6 +72,7 @@ PUBLIC: dict[str, list[str]] = {
         "LoopConfig",
         "LoopError",
         "LoopSummary",
+        "LoopTakenOverError",
         "MAX_MEDIA_BYTES",
         "MediaRejectedError",
         "RoundSummary",

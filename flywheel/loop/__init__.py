@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from flywheel.loop.config import LoopConfig
     from flywheel.loop.controller import LoopSummary, RoundSummary, run_loop
-    from flywheel.loop.errors import LoopBusyError, LoopError, MediaRejectedError
+    from flywheel.loop.errors import (
+        LoopBusyError,
+        LoopError,
+        LoopTakenOverError,
+        MediaRejectedError,
+    )
     from flywheel.loop.feedback import (
         MAX_MEDIA_BYTES,
         FeedbackReport,
@@ -44,6 +49,7 @@ _WHERE = {
     "run_loop": "controller",
     "LoopError": "errors",
     "LoopBusyError": "errors",
+    "LoopTakenOverError": "errors",
     "MediaRejectedError": "errors",
     "FeedbackReport": "feedback",
     "FeedbackResult": "feedback",
@@ -66,6 +72,7 @@ __all__ = [
     "LoopConfig",
     "LoopError",
     "LoopSummary",
+    "LoopTakenOverError",
     "MediaRejectedError",
     "RoundSummary",
     "Status",

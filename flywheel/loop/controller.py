@@ -18,6 +18,7 @@ and carries on, with nothing lost and nothing done twice.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from flywheel.db import open_engine
 from flywheel.lake import Lake
 from flywheel.loop import steps
 from flywheel.loop.config import LoopConfig
+from flywheel.loop.errors import LoopTakenOverError
 from flywheel.loop.gates import gate_candidate
 from flywheel.loop.state import LoopStore, Round
 from flywheel.queue import open_tasks
@@ -127,17 +129,23 @@ def _run_claimed(
 
 
 class _Heartbeat(threading.Thread):
-    """Keeps the claim alive while a long step (training) runs."""
+    """Keeps the claim alive while a long step (training) runs. Once another controller
+    has taken the loop over it records the loss and stops beating; the controller itself
+    stops at its next step, where ``set_phase`` finds the claim gone."""
 
     def __init__(self, store: LoopStore, interval_s: float) -> None:
         super().__init__(name="flywheel-loop-heartbeat", daemon=True)
         self.store, self.interval_s = store, interval_s
         self._stop_event = threading.Event()
+        self.lost: LoopTakenOverError | None = None
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval_s):
             try:
                 self.store.heartbeat()
+            except LoopTakenOverError as err:
+                self.lost = err
+                return
             except Exception:  # a busy database; the next beat tries again
                 continue
 
@@ -297,7 +305,9 @@ class _Controller:
             f"  epoch {report['epoch']}/{report['epochs']}  loss {report['train_loss']:.4f}  "
             f"accuracy {report['accuracy']:.3f}  macro-F1 {report['macro_f1']:.3f}"
         )
-        self.store.heartbeat()
+        # Taken over: training finishes; the next step's set_phase stops this controller.
+        with contextlib.suppress(LoopTakenOverError):
+            self.store.heartbeat()
 
     def _gate(self, row: dict[str, Any]) -> dict[str, Any]:
         self.phase("gate", row["version"])

@@ -15,6 +15,13 @@ class LoopBusyError(LoopError, RuntimeError):
     exit_code = 4
 
 
+class LoopTakenOverError(LoopError, RuntimeError):
+    """Another controller took the loop over (this one's heartbeat went stale): this one
+    stops at its next step instead of writing over the new holder's state."""
+
+    exit_code = 4
+
+
 class MediaRejectedError(LoopError, ValueError):
     """A reported media file failed ingest's checks (it is in the quarantine table)."""
 

@@ -13,12 +13,17 @@ these tables hold only what a restarted controller needs besides them:
 
 Only one controller runs a loop at a time: ``claim`` takes the loop over when no one
 holds it, the holder's heartbeat is stale, or the holder was a process on this host
-that no longer exists (the loop was killed).
+that no longer exists (the loop was killed). Every later write of a controller is fenced
+on its claim (host, pid, claimed_at): once another controller has taken the loop over,
+the old one's writes raise ``LoopTakenOverError`` and its release leaves the new holder's
+row alone (docs/decisions/loop-fencing.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import socket
 import time
@@ -29,7 +34,7 @@ from sqlalchemy import Engine, func, select
 
 from flywheel.db import run_transaction
 from flywheel.db.loop_tables import loop_events, loop_rounds, loop_state
-from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.errors import LoopBusyError, LoopTakenOverError
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,12 @@ class LoopStore:
     def __init__(self, engine: Engine, name: str, stale_after_s: float = 60.0) -> None:
         self.engine, self.name, self.stale_after_s = engine, name, stale_after_s
         self.host, self.pid = socket.gethostname(), os.getpid()
+        self.claimed_at: float | None = None  # the fencing token, set by claim
 
     def claim(self) -> None:
         """Become the loop's controller, or raise ``LoopBusyError`` naming the holder."""
 
-        def work(conn: Any) -> None:
+        def work(conn: Any) -> float:
             # FOR UPDATE: under PostgreSQL's read committed, two claims of a released row
             # would both read it free and both write (SQLite's BEGIN IMMEDIATE serialises).
             query = select(loop_state).where(loop_state.c.name == self.name).with_for_update()
@@ -76,6 +82,8 @@ class LoopStore:
                     f"(heartbeat {at - row.heartbeat_at:.0f}s ago); stop it first, or wait "
                     f"{self.stale_after_s:.0f}s after it died"
                 )
+            if row is not None and row.claimed_at is not None and at <= row.claimed_at:
+                at = math.nextafter(row.claimed_at, math.inf)  # every claim a new token
             values = {
                 "owner_host": self.host,
                 "owner_pid": self.pid,
@@ -92,8 +100,9 @@ class LoopStore:
                 conn.execute(
                     loop_state.update().where(loop_state.c.name == self.name).values(**values)
                 )
+            return at
 
-        run_transaction(self.engine, work)
+        self.claimed_at = run_transaction(self.engine, work)
 
     def _held_by_other(self, row: Any, at: float) -> bool:
         if row.released_at is not None or row.owner_pid is None:
@@ -108,8 +117,10 @@ class LoopStore:
         self._update(heartbeat_at=time.time())
 
     def release(self, phase: str = "stopped", detail: str = "") -> None:
+        """Give the loop up; after a takeover, leave the new holder's row as it is."""
         at = time.time()
-        self._update(released_at=at, phase=phase, detail=detail, updated_at=at)
+        with contextlib.suppress(LoopTakenOverError):  # not ours to release any more
+            self._update(released_at=at, phase=phase, detail=detail, updated_at=at)
 
     def set_phase(self, phase: str, detail: str = "", round_: int | None = None) -> None:
         at = time.time()
@@ -126,12 +137,24 @@ class LoopStore:
         )
 
     def _update(self, **values: Any) -> None:
-        run_transaction(
-            self.engine,
-            lambda conn: conn.execute(
-                loop_state.update().where(loop_state.c.name == self.name).values(**values)
-            ),
-        )
+        def work(conn: Any) -> None:
+            self._check_ours(conn)
+            conn.execute(loop_state.update().where(loop_state.c.name == self.name).values(**values))
+
+        run_transaction(self.engine, work)
+
+    def _check_ours(self, conn: Any) -> None:
+        """Raise ``LoopTakenOverError`` unless the loop's row still holds this store's
+        claim. The row is locked (FOR UPDATE) until the caller's write commits, so a
+        takeover lands either before the check or after the write, never between."""
+        query = select(loop_state).where(loop_state.c.name == self.name).with_for_update()
+        row = conn.execute(query).first()
+        ours = (self.host, self.pid, self.claimed_at)
+        if row is None or (row.owner_host, row.owner_pid, row.claimed_at) != ours:
+            holder = "nobody" if row is None else f"{row.owner_host}:{row.owner_pid}"
+            raise LoopTakenOverError(
+                f"loop {self.name!r} was taken over by {holder}; this controller stops"
+            )
 
     # rounds -------------------------------------------------------------------------
 
@@ -156,6 +179,7 @@ class LoopStore:
         """Record round N+1 and the version it is about to train (before training)."""
 
         def work(conn: Any) -> int:
+            self._check_ours(conn)
             last = conn.execute(
                 select(func.max(loop_rounds.c.round)).where(loop_rounds.c.name == self.name)
             ).scalar()
@@ -187,14 +211,15 @@ class LoopStore:
         )
 
     def _update_round(self, round_: int, **values: Any) -> None:
-        run_transaction(
-            self.engine,
-            lambda conn: conn.execute(
+        def work(conn: Any) -> None:
+            self._check_ours(conn)
+            conn.execute(
                 loop_rounds.update()
                 .where(loop_rounds.c.name == self.name, loop_rounds.c.round == round_)
                 .values(**values)
-            ),
-        )
+            )
+
+        run_transaction(self.engine, work)
 
 
 def read_state(engine: Engine, name: str) -> LoopState | None:

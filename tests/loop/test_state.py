@@ -12,7 +12,7 @@ import pytest
 from flywheel.config import Settings
 from flywheel.db import open_engine
 from flywheel.loop.config import LoopConfig
-from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.errors import LoopBusyError, LoopTakenOverError
 from flywheel.loop.gates import GateConfig
 from flywheel.loop.state import LoopStore, read_events, read_rounds, read_state
 from flywheel.selection import SelectConfig
@@ -62,6 +62,122 @@ def test_a_silent_holder_elsewhere_is_taken_over_after_the_stale_period(engine) 
     heir = LoopStore(engine, "main", stale_after_s=0.0)
     heir.claim()
     assert read_state(engine, "main").owner == f"{heir.host}:{heir.pid}"  # type: ignore[union-attr]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_engines(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An engine on a SQLite file, then on a fresh PostgreSQL database."""
+    uri = (
+        str(request.getfixturevalue("pg_url"))
+        if request.param == "postgres"
+        else f"sqlite:///{tmp_path / 'catalog.db'}"
+    )
+    eng = open_engine(uri)
+    yield eng
+    eng.dispose()
+
+
+def test_a_controller_taken_over_writes_nothing_more(both_engines) -> None:  # type: ignore[no-untyped-def]
+    engine = both_engines
+    old = LoopStore(engine, "main", stale_after_s=0.0)
+    old.host = "elsewhere"
+    old.claim()
+    old.set_phase("train", "m0002 from scratch", 1)
+    heir = LoopStore(engine, "main", stale_after_s=0.0)
+    heir.claim()  # old went silent: taken over
+    heir.set_phase("export")
+    message = f"loop 'main' was taken over by {heir.host}:{heir.pid}; this controller stops"
+    with pytest.raises(LoopTakenOverError, match=f"^{message}$"):
+        old.set_phase("select")
+    with pytest.raises(LoopTakenOverError):
+        old.heartbeat()
+    with pytest.raises(LoopTakenOverError):
+        old.start_round("m0003")
+    old.release("failed", "LoopTakenOverError")  # leaves the new holder's row alone
+    state = read_state(engine, "main")
+    assert state is not None and state.owner == f"{heir.host}:{heir.pid}"
+    assert (state.phase, state.round) == ("export", None)
+    assert read_rounds(engine, "main") == []
+    heir.heartbeat()
+    heir.release()
+    assert read_state(engine, "main").owner is None  # type: ignore[union-attr]
+
+
+def test_claims_in_one_process_are_fenced_apart(engine) -> None:  # type: ignore[no-untyped-def]
+    """Two stores of one process differ only in their claim's time: still fenced."""
+    first = LoopStore(engine, "main")
+    first.claim()
+    second = LoopStore(engine, "main")
+    second.claim()  # same host and pid: its own, so free to take
+    assert second.claimed_at is not None and first.claimed_at is not None
+    assert second.claimed_at > first.claimed_at
+    with pytest.raises(LoopTakenOverError):
+        first.set_phase("export")
+
+
+def test_the_heartbeat_stops_and_the_controller_stops_at_its_next_step(
+    tmp_path: Path,
+) -> None:
+    from flywheel.loop.controller import _Heartbeat, _run_claimed
+    from flywheel.queue import create_queue
+
+    settings = Settings.from_env(root=tmp_path / "root", environ={})
+    engine = open_engine(settings.catalog_uri)
+    create_queue(engine, "q", ["cat", "dog"])
+    old = LoopStore(engine, "default", stale_after_s=0.0)
+    old.host = "elsewhere"
+    old.claim()
+    heir = LoopStore(engine, "default", stale_after_s=0.0)
+    heir.claim()
+    beat = _Heartbeat(old, interval_s=0.01)
+    beat.start()
+    beat.join(timeout=10)
+    assert not beat.is_alive() and isinstance(beat.lost, LoopTakenOverError)
+    lines: list[str] = []
+    with pytest.raises(LoopTakenOverError, match="taken over by"):
+        _run_claimed(settings, LoopConfig(queue="q"), old, engine, None, lines.append)
+    state = read_state(engine, "default")
+    assert state is not None and (state.owner, state.phase) == (
+        f"{heir.host}:{heir.pid}",
+        "starting",
+    )
+    engine.dispose()
+
+
+def test_flywheel_loop_taken_over_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real `flywheel loop` whose claim another controller takes (its heartbeat made
+    stale by that controller's stale_after_s=0) stops at its next step with one line."""
+    import threading
+
+    from flywheel.cli import main
+    from flywheel.queue import create_queue
+
+    settings = Settings.from_env(root=tmp_path / "root", environ={})
+    engine = open_engine(settings.catalog_uri)
+    create_queue(engine, "q", ["cat", "dog"])
+    heir = LoopStore(engine, "default", stale_after_s=0.0)
+    heir.host = "elsewhere"
+
+    def take_over() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = read_state(engine, "default")
+            if state is not None and state.owner is not None:
+                heir.claim()
+                return
+            time.sleep(0.001)
+
+    thief = threading.Thread(target=take_over)
+    thief.start()
+    code = main(["--root", str(settings.root), "loop", "--queue", "q"])
+    thief.join()
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1, err
+    assert f"loop 'default' was taken over by elsewhere:{heir.pid}; this controller stops" in err
+    assert read_state(engine, "default").owner == f"elsewhere:{heir.pid}"  # type: ignore[union-attr]
+    engine.dispose()
 
 
 def test_rounds_are_numbered_and_an_unfinished_one_is_found_again(engine) -> None:  # type: ignore[no-untyped-def]
@@ -138,7 +254,7 @@ RACER = """
 import sys, time
 from pathlib import Path
 from flywheel.config import Settings
-from flywheel.loop.errors import LoopBusyError
+from flywheel.loop.errors import LoopBusyError, LoopTakenOverError
 from flywheel.loop.gates import GateConfig
 from flywheel.loop.state import LoopStore
 from flywheel.db import open_engine
