@@ -4,6 +4,8 @@ tags only; an S3 prefix is streamed a page at a time); the bytes are read by the
 (``entry_problem``; docs/decisions/ingest-entries.md).
 
 A manifest line is ``{"path": "<relative path>", "tags": ["#cat"], "source_ref": "id"}``.
+A manifest is read a chunk at a time, line by line (never its whole body at once), only
+from a regular file, and a line over ``MAX_MANIFEST_LINE`` bytes is an error.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import itertools
 import json
 import os
 import stat
-from collections.abc import Container, Iterable, Iterator
+import sys
+from collections.abc import Callable, Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -25,6 +28,8 @@ from flywheel.config import S3Settings
 from flywheel.errors import SourceError, StorageError
 
 MANIFEST_NAME = "manifest.jsonl"
+MAX_MANIFEST_LINE = 1 << 20  # bytes; a real line is a path, a few tags and an id
+_CHUNK = 1 << 16  # bytes read from a manifest at a time
 # Metadata files that sit beside media in a source folder. They are counted in the
 # summary as skipped, never ingested as samples (see docs/decisions/sidecar-files.md).
 S3_PAGE_SIZE = 1000  # keys per S3 list request (the most S3 returns)
@@ -135,7 +140,7 @@ def list_source(source: str, s3: S3Settings, page_size: int = S3_PAGE_SIZE) -> L
     path = Path(source).expanduser()
     if path.is_dir():
         return _list_folder(path.absolute())
-    if path.is_file():
+    if os.path.lexists(path):  # a manifest file; anything else there is refused by name
         return _list_manifest_file(path.absolute())
     raise SourceError(
         f"source {source} does not exist (expected a folder, a manifest file or s3://)"
@@ -180,9 +185,10 @@ def _list_folder(root: Path) -> Listing:
     rels = _walk(root, listing)
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     manifest = root / MANIFEST_NAME
-    if manifest.is_file():
+    if os.path.lexists(manifest):  # a pipe or a broken link there is an error, not ignored
         listing.manifest_uri = str(manifest)
-        entries = _parse_manifest(manifest.read_bytes(), listing, set(rels))
+        with _open_manifest(manifest) as f:
+            entries = _parse_manifest(_file_lines(f, manifest), listing, set(rels))
     base, items = str(root), []
     for rel in rels:
         if _is_sidecar(rel):
@@ -199,11 +205,68 @@ def _list_manifest_file(manifest: Path) -> Listing:
     root = manifest.parent
     # Only the named paths are looked at (lexists: a link or a pipe is there, and the
     # worker says what it is), never the whole tree around the manifest.
-    entries = _parse_manifest(manifest.read_bytes(), listing, _Exists(root))
+    with _open_manifest(manifest) as f:
+        entries = _parse_manifest(_file_lines(f, manifest), listing, _Exists(root))
     listing.items = [
         SourceItem(str(root / rel), rel, ref, tags) for rel, (ref, tags) in sorted(entries.items())
     ]
     return listing
+
+
+def _open_manifest(path: Path) -> Any:
+    """``path`` open for binary reading, or ``SourceError`` when it is not a regular file
+    (the checks of ``entry_problem``, then the open file's own type, so a pipe put there
+    in between is refused too, never waited on)."""
+    problem = entry_problem(str(path), sys.maxsize)
+    if problem is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a pipe does not block open
+        except OSError as err:
+            raise SourceError(f"cannot read manifest {path}: {err.strerror}") from None
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+        problem = ("not_regular_file", "not a regular file")
+    raise SourceError(f"manifest {path} is not read: {problem[1]}")
+
+
+def _file_lines(f: Any, path: Path) -> Iterator[bytes]:
+    def chunks() -> Iterator[bytes]:
+        while True:
+            try:
+                chunk = f.read(_CHUNK)
+            except OSError as err:
+                raise SourceError(f"cannot read manifest {path}: {err.strerror}") from None
+            if not chunk:
+                return
+            yield chunk
+
+    return _manifest_lines(chunks(), str(path))
+
+
+def _manifest_lines(chunks: Iterable[bytes], where: str) -> Iterator[bytes]:
+    """The lines of a manifest that arrives as ``chunks`` (a trailing ``\r`` dropped),
+    holding at most one line and one chunk at a time. A line longer than
+    ``MAX_MANIFEST_LINE`` raises ``SourceError`` naming its number."""
+
+    def too_long(line_no: int) -> SourceError:
+        return SourceError(
+            f"manifest {where}: line {line_no} is longer than {MAX_MANIFEST_LINE} bytes; "
+            "a manifest line is one JSON object per file"
+        )
+
+    line_no, pending = 0, b""
+    for chunk in chunks:
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            line_no += 1
+            if len(line) > MAX_MANIFEST_LINE:
+                raise too_long(line_no)
+            yield line.removesuffix(b"\r")
+        if len(pending) > MAX_MANIFEST_LINE:
+            raise too_long(line_no + 1)
+    if pending:
+        yield pending.removesuffix(b"\r")
 
 
 def _list_s3(source: str, s3: S3Settings, page_size: int) -> Listing:
@@ -226,14 +289,17 @@ def _list_s3(source: str, s3: S3Settings, page_size: int) -> Listing:
         first = next(objects, None)
         if first is None:
             raise SourceError(f"source {source} holds no objects")
-        body = _s3_manifest(client, bucket, prefix + MANIFEST_NAME)
-    entries: dict[str, tuple[str, tuple[str, ...]]] = {}
-    if body is not None:
-        listing.manifest_uri = f"s3://{bucket}/{prefix}{MANIFEST_NAME}"
-        # Every named key exists, for now: which do not is known only at the end.
-        entries = _parse_manifest(body, Listing(source=source), _Anything())
+        key = prefix + MANIFEST_NAME
+        lines = _s3_manifest(client, bucket, key)
+        entries: dict[str, tuple[str, tuple[str, ...]]] = {}
+        if lines is not None:
+            listing.manifest_uri = f"s3://{bucket}/{key}"
+            # Every named key exists, for now: which do not is known only at the end,
+            # when the manifest is read a second time (streamed both times).
+            entries = _parse_manifest(lines, Listing(source=source), _Anything())
     listed = itertools.chain([first], objects)
-    listing.items = _s3_items(source, s3, listing, listed, entries, body)
+    reread = None if lines is None else lambda: _s3_manifest(client, bucket, key) or iter(())
+    listing.items = _s3_items(source, s3, listing, listed, entries, reread)
     return listing
 
 
@@ -250,7 +316,7 @@ def _s3_items(
     listing: Listing,
     objects: Iterator[dict[str, Any]],
     entries: dict[str, tuple[str, tuple[str, ...]]],
-    manifest: bytes | None,
+    manifest: Callable[[], Iterator[bytes]] | None,
 ) -> Iterator[SourceItem]:
     """The items of ``objects``, counting sidecars on ``listing``; at the end, the
     manifest's problems. S3 lists keys in UTF-8 byte order, which is Python's order of
@@ -269,19 +335,21 @@ def _s3_items(
             ref, tags = entries.get(rel, (rel, ()))
             yield SourceItem(f"s3://{bucket}/{key}", rel, ref, tags, int(obj.get("Size", 0)))
     if manifest is not None:
-        _parse_manifest(manifest, listing, seen)
+        with _s3_errors(source, s3):
+            _parse_manifest(manifest(), listing, seen)
 
 
-def _s3_manifest(client: Any, bucket: str, key: str) -> bytes | None:
-    """The body of the manifest at ``key``, or None when there is none."""
+def _s3_manifest(client: Any, bucket: str, key: str) -> Iterator[bytes] | None:
+    """The lines of the manifest at ``key``, streamed, or None when there is none."""
     from botocore.exceptions import ClientError
 
     try:
-        return bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
         raise
+    return _manifest_lines(body.iter_chunks(_CHUNK), f"s3://{bucket}/{key}")
 
 
 @contextlib.contextmanager
@@ -316,14 +384,14 @@ class _Exists:
 
 
 def _parse_manifest(
-    body: bytes, listing: Listing, existing: Container[str]
+    lines: Iterable[bytes], listing: Listing, existing: Container[str]
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Parse manifest lines into {rel_path: (source_ref, tags)}; bad lines, lines
     naming a missing file, and a second line for a path that says something else (the
     first line wins) go to ``listing.problems``. An identical repeat adds nothing."""
     entries: dict[str, tuple[str, tuple[str, ...]]] = {}
     first_line: dict[str, int] = {}
-    for line_no, raw in enumerate(body.splitlines(), start=1):
+    for line_no, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:

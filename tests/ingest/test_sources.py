@@ -111,3 +111,97 @@ def test_an_s3_prefix_is_listed_a_page_at_a_time_as_items_are_taken(s3, s3_bucke
 def test_an_empty_s3_prefix_fails_before_any_item(s3, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(SourceError, match="holds no objects"):
         list_source(f"s3://{s3_bucket}/nothing", _s3_settings(s3), page_size=2)
+
+
+def _list_within(source: str, seconds: float = 20.0):  # type: ignore[no-untyped-def]
+    """list_source in a thread, so a manifest that blocks (a pipe) fails the test
+    instead of hanging it. Returns the listing or the error raised."""
+    import threading
+
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(list_source(source, S3Settings()))
+        except Exception as err:  # handed back to the test
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"listing {source} did not return within {seconds:g}s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "says"),
+    [("named pipe", "a named pipe"), ("device", "a device"), ("broken link", "does not exist")],
+)
+def test_a_manifest_that_is_not_a_regular_file_is_refused(
+    tmp_path: Path, kind: str, says: str
+) -> None:
+    (tmp_path / "x.png").write_bytes(b"x")
+    manifest = tmp_path / "manifest.jsonl"
+    if kind == "named pipe":
+        os.mkfifo(manifest)
+    elif kind == "device":
+        manifest.symlink_to("/dev/zero")  # read whole, it would never end
+    else:
+        manifest.symlink_to(tmp_path / "gone.jsonl")
+    for source in (tmp_path, manifest):  # in a folder, and named as the source itself
+        err = _list_within(str(source))
+        assert isinstance(err, SourceError), err
+        assert str(err).startswith(f"manifest {manifest} is not read: ")
+        assert says in str(err) and "\n" not in str(err)
+
+
+def test_a_manifest_line_over_the_bound_is_an_error_naming_it(tmp_path: Path) -> None:
+    from flywheel.ingest.sources import MAX_MANIFEST_LINE
+
+    (tmp_path / "x.png").write_bytes(b"x")
+    manifest = tmp_path / "manifest.jsonl"
+    good = json.dumps({"path": "x.png"}) + "\n"
+    manifest.write_text(good + "\n" + json.dumps({"path": "x" * MAX_MANIFEST_LINE}) + "\n")
+    for source in (tmp_path, manifest):
+        with pytest.raises(SourceError, match=r"jsonl: line 3 is longer than 1048576 bytes"):
+            list_source(str(source), S3Settings())
+    manifest.write_text(good + "y" * (MAX_MANIFEST_LINE + 1))  # the last line, no newline
+    with pytest.raises(SourceError, match="line 2 is longer"):
+        list_source(str(manifest), S3Settings())
+    manifest.write_text(good + "y" * MAX_MANIFEST_LINE)  # at the bound: a bad line, no more
+    assert [p.line_no for p in list_source(str(manifest), S3Settings()).problems] == [2]
+
+
+def test_a_manifest_is_read_line_by_line_not_whole(tmp_path: Path) -> None:
+    """A 24 MB manifest (one entry repeated) is listed with a few MB of memory at most:
+    its body is never held whole (reading it whole took twice its size)."""
+    import tracemalloc
+
+    (tmp_path / "x.png").write_bytes(b"x")
+    line = json.dumps({"path": "x.png", "tags": ["#cat"], "note": "n" * 1000}) + "\r\n"
+    manifest = tmp_path / "manifest.jsonl"
+    with manifest.open("w", newline="") as f:
+        f.writelines(line for _ in range(24_000))
+    assert manifest.stat().st_size > 24_000_000
+    tracemalloc.start()
+    try:
+        listing = list_source(str(tmp_path), S3Settings())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(i.rel_path, i.tags) for i in listing.items] == [("x.png", ("#cat",))]
+    assert listing.problems == []  # an identical repeat adds nothing
+    assert peak < 4_000_000, f"peak {peak} bytes"
+
+
+def test_an_s3_manifest_is_streamed_and_its_lines_bounded(s3, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+    import boto3
+
+    from flywheel.ingest.sources import MAX_MANIFEST_LINE
+
+    client = boto3.client("s3", **s3.client_kwargs())
+    client.put_object(Bucket=s3_bucket, Key="long/a.png", Body=b"a")
+    body = json.dumps({"path": "a.png"}) + "\n" + "z" * (MAX_MANIFEST_LINE + 1) + "\n"
+    client.put_object(Bucket=s3_bucket, Key="long/manifest.jsonl", Body=body.encode())
+    with pytest.raises(SourceError, match=r"manifest s3://.*/long/manifest.jsonl: line 2 is"):
+        list_source(f"s3://{s3_bucket}/long", _s3_settings(s3))
