@@ -105,7 +105,9 @@ def test_the_steps_and_a_resumed_round_run_with_the_flags(loop_template: Templat
     # the next controller, started with the same flags, finishes that round.
     engine = open_engine(settings.catalog_uri)
     try:
-        LoopStore(engine, "default").start_round("m0002")
+        killed = LoopStore(engine, "default")
+        killed.claim()  # this process: the next controller here takes it over at once
+        killed.start_round("m0002")
     finally:
         engine.dispose()
     assert main(["--root", root, "loop", *flags, "--rounds", "1"]) == 0
