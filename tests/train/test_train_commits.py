@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from flywheel.config import Settings
+from flywheel.ingest import IngestConfig, ingest
 from flywheel.lake import Lake
+from flywheel.loop.registry import record_decision
 from flywheel.sample_data import write_digits_folder
 from flywheel.train.checkpoint import load_checkpoint
 from flywheel.train.run import TrainConfig, TrainSummary, train
@@ -90,3 +92,45 @@ def test_a_training_killed_before_its_commit_leaves_nothing_and_reruns_cleanly(
     assert (rerun.version, rerun.status) == ("m0001", "promoted")  # as an undisturbed run
     assert _models(small_lake) == {"m0001": ("promoted", None)}
     assert _events(small_lake) == {("m0001", "promoted")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_a_gate_decision_inside_a_training_s_commit_window_ends_as_a_serial_run(
+    catalog: str, ray_cluster: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two different writers of ``models`` meet: a gate promotes m0002 while a third
+    training is between its data files and its catalog commit. The training decides
+    again from the fresh head, so the table ends as the decision then the training, one
+    after the other, would leave it: m0003 a candidate beside the newly promoted m0002,
+    and the decision kept (not overwritten by a rebased append)."""
+    environ = (
+        {} if catalog == "sqlite" else {"FLYWHEEL_CATALOG_URI": request.getfixturevalue("pg_url")}
+    )
+    settings = Settings.from_env(root=tmp_path / "root", environ=environ)
+    folder = write_digits_folder(tmp_path / "digits", n=60, seed=2, faults=False)
+    ingest(
+        settings, IngestConfig(source=str(folder.root), taxonomy=folder.taxonomy, progress=False)
+    )
+    assert train(settings, CONFIG).version == "m0001"
+    second = train(settings, CONFIG)
+    assert (second.version, second.status) == ("m0002", "candidate")
+    decided: list[str] = []
+
+    def hook(table: str) -> None:
+        if table == "models" and not decided:
+            lake = Lake(settings)
+            row = lake.read("models", row_filter="version == 'm0002'").to_pylist()[0]
+            record_decision(lake, row, "promoted", "passed every gate (test)", {})
+            decided.append("m0002")
+
+    third = train(settings, CONFIG, before_commit=hook)
+    assert decided == ["m0002"]  # the decision ran inside the training's commit window
+    assert (third.version, third.status) == ("m0003", "candidate")
+    assert "m0002 stays promoted" in third.reason  # decided from the head after the gate
+    assert _models(settings) == {
+        "m0001": ("promoted", None),
+        "m0002": ("promoted", None),
+        "m0003": ("candidate", None),
+    }
+    assert {("m0002", "promoted"), ("m0003", "candidate")} <= _events(settings)
