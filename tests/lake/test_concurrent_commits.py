@@ -21,6 +21,7 @@ import pytest
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
+from flywheel.lake.commit import HALF
 from flywheel.lake.schema import TABLE_KINDS
 from flywheel.queue.export import ANNOTATION_MARK, LABEL_MARK
 from tests import lake_writers as w
@@ -72,6 +73,12 @@ def check_invariants(settings: Settings, writer: str) -> None:
         assert len(latest) < len(decisions)  # the world relabels: some rows were replaced
         labels = lake.read("labels", columns=["sample_id", "label_id", "label"]).to_pylist()
         assert {r["sample_id"]: (r["label_id"], r["label"]) for r in labels} == latest
+        table = lake.table("labels")
+        halves = [table.snapshot_by_id(e.snapshot_id) for e in table.history()]
+        assert any(
+            s is not None and s.summary is not None and s.summary.get(HALF) == "delete"
+            for s in halves
+        )  # an export replaced rows: a delete half, committed with its append
         assert lake.snapshot_properties("annotations")[ANNOTATION_MARK] == str(answers)
         assert lake.snapshot_properties("labels")[LABEL_MARK] == str(len(decisions))
 
