@@ -172,6 +172,30 @@ def test_every_state_table_has_one_row_per_key(small_lake: Settings, name: str) 
     assert row["ok"] and row["n"] > 0
 
 
+def test_the_sql_page_s_table_list_is_table_kinds() -> None:
+    """docs/sql.md's table of tables gives each table's kind and key as TABLE_KINDS does."""
+    text = (REPO / "docs" / "sql.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| (state|event) \| ([\w, ]+) \|", text, re.M)
+    listed = {name: (kind, tuple(k.strip() for k in key.split(","))) for name, kind, key in rows}
+    assert len(listed) == len(rows)  # no table twice
+    assert listed == {name: (k.kind, k.key) for name, k in TABLE_KINDS.items()}
+
+
+def test_the_readme_s_state_and_event_lists_are_table_kinds() -> None:
+    """The README's paragraph "A table is either the current state ..." names the state
+    tables, then the event tables, as TABLE_KINDS has them."""
+    readme = (REPO / "README.md").read_text()
+    paragraph = re.search(r"^A table is either the current state.*?(?=\n\n)", readme, re.S | re.M)
+    assert paragraph, "README lost the paragraph on state and event tables"
+    state, events = paragraph.group(0).split("or a record of events")
+    listed = {
+        "state": set(re.findall(r"`(\w+)`", state)),
+        "event": set(re.findall(r"`(\w+)`", events)),
+    }
+    kinds = {kind: {n for n, k in TABLE_KINDS.items() if k.kind == kind} for kind in listed}
+    assert listed == kinds
+
+
 def readme_sql() -> list[tuple[tuple[str, ...], str]]:
     """The README's SQL examples: (``flywheel sql`` options, query) of each shell line, and
     ``(("python",), query)`` for each ``flywheel.sql(...)`` call."""
