@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
+from sqlalchemy import Engine
 
 from flywheel.config import Settings
 from flywheel.db import open_engine, transaction
@@ -29,7 +30,9 @@ from flywheel.lake.commit import CommitHook
 
 SAMPLE = "a" * 64
 VERSION = "m0001"
-N_TASKS = 24
+N_TASKS = 24  # round one of the export world: label tasks, one per sample
+N_RELABELLED = 6  # round two: verify tasks that decide a labelled sample again
+N_NEW = 6  # round two: label tasks of new samples
 
 
 def prepare(writer: str, settings: Settings) -> None:
@@ -50,19 +53,43 @@ def run(writer: str, settings: Settings, before_commit: CommitHook | None = None
 
 
 def _prepare_export(settings: Settings) -> None:
-    from flywheel.queue import answers, leasing, store
+    """Two rounds of answers, the first already in the lake: round two verifies
+    ``N_RELABELLED`` labelled samples as "dog" (a second decision: the export replaces
+    their rows) and labels ``N_NEW`` new ones, verify tasks first, so every label batch
+    of five but the last replaces rows."""
+    from flywheel.queue import store
+    from flywheel.queue.export import export_labels
     from flywheel.queue.tasks import enqueue
 
     engine = open_engine(settings.catalog_uri)
     store.create_queue(engine, "q", ["cat", "dog"])
-    enqueue(engine, "q", [{"sample_id": f"s{i:03d}"} for i in range(N_TASKS)])
     token = store.add_vendor(engine, "v", ["q"])
+    enqueue(engine, "q", [{"sample_id": f"s{i:03d}"} for i in range(N_TASKS)])
+    _answer_all(engine, token)
+    export_labels(Lake(settings), engine)  # round one: labels 1..N_TASKS in the lake
+    relabel = [
+        {"sample_id": f"s{i:03d}", "kind": "verify", "prefill": {"label": "dog"}}
+        for i in range(0, 3 * N_RELABELLED, 3)
+    ]
+    new = [{"sample_id": f"s{i:03d}"} for i in range(N_TASKS, N_TASKS + N_NEW)]
+    enqueue(engine, "q", relabel + new)
+    _answer_all(engine, token)
+    engine.dispose()
+
+
+def _answer_all(engine: Engine, token: str) -> None:
+    """One lease of every open task, answered: label tasks "cat", verify tasks "yes"."""
+    from flywheel.queue import answers, leasing, store
+
     with transaction(engine) as conn:
         vendor = store.authenticate(conn, token)
-        got = leasing.lease(conn, vendor, "q", N_TASKS)
-        given = [answers.Answer(x.task_id, "ann", "cat", False, f"k{x.task_id}") for x in got.tasks]
+        got = leasing.lease(conn, vendor, "q", 1000)
+        given = [
+            answers.Answer(x.task_id, "ann", "yes" if x.kind == "verify" else "cat", False,
+                           f"k{x.task_id}")
+            for x in got.tasks
+        ]  # fmt: skip
         answers.submit(conn, vendor, got.lease_id, given)
-    engine.dispose()
 
 
 def _export(settings: Settings, hook: CommitHook | None, engine_uri: str | None = None) -> None:

@@ -27,6 +27,8 @@ import httpx
 import pytest
 
 from flywheel.cli import main
+from flywheel.config import Settings
+from tests.lake_checks import assert_one_row_per_key
 from tests.test_readme import bash_blocks, readme_commands, variants
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_cluster")]
@@ -102,7 +104,6 @@ def lake(tmp_path_factory: pytest.TempPathFactory, digits_folder: Any) -> Lake:
 
 
 def test_train_score_select_do_what_the_readme_says(lake: Lake) -> None:
-    from flywheel.config import Settings
     from flywheel.lake import sql
 
     settings = Settings.from_env(root=lake.root, environ={})
@@ -273,3 +274,5 @@ def test_annotation_does_what_the_readme_says(lake: Lake, tmp_path: Path) -> Non
     out, _ = flywheel(root, readme_line(ANNOTATION, "queue stats"))
     assert out.startswith("digits: open 40, leased 0, expired 0, done 10, labels 10, "), out
     assert "vendor acme: gold 0/0" in out, out
+    rows = assert_one_row_per_key(Settings.from_env(root=root, environ={}))
+    assert rows["labels"] == 10 and rows["models"] == 1 and rows["samples"] > 100

@@ -172,6 +172,85 @@ def test_every_state_table_has_one_row_per_key(small_lake: Settings, name: str) 
     assert row["ok"] and row["n"] > 0
 
 
+def _doc_query(*needles: str) -> str:
+    """The one query of docs/sql.md that contains every needle."""
+    found = [q for q in DOC_QUERIES if all(n in q for n in needles)]
+    assert len(found) == 1, needles
+    return found[0]
+
+
+def test_pool_composition_counts_the_samples_table(small_lake: Settings) -> None:
+    """The page's pool composition, against the samples counted in Python."""
+    rows = flywheel.sql(_doc_query("count(weak_label) as weak_labelled"), small_lake).to_pylist()
+    samples = Lake(small_lake).read(
+        "samples", columns=["source", "split", "modality", "weak_label"]
+    )
+    want: dict[tuple[str, str, str], list[int]] = {}
+    for r in samples.to_pylist():
+        counts = want.setdefault((r["source"], r["split"], r["modality"]), [0, 0])
+        counts[0] += 1
+        counts[1] += r["weak_label"] is not None
+    got = [
+        ((r["source"], r["split"], r["modality"]), [r["samples"], r["weak_labelled"]]) for r in rows
+    ]
+    assert got == sorted(want.items())  # "order by all"
+    assert sum(c[0] for c in want.values()) == samples.num_rows > sum(c[1] for c in want.values())
+
+
+def test_disagreement_by_class_is_the_current_model_s(small_lake: Settings) -> None:
+    """The page's model-vs-weak-label disagreement by class, against m0002's predictions
+    (the fixture promotes it last; it predicts the truth, so it contradicts the noisy
+    hashtags) joined to the weak labels in Python."""
+    rows = flywheel.sql(_doc_query("as disagreement", "group by class"), small_lake).to_pylist()
+    lake = Lake(small_lake)
+    weak = {
+        r["sample_id"]: r["weak_label"]
+        for r in lake.read("samples", columns=["sample_id", "weak_label"]).to_pylist()
+    }
+    preds = lake.read(
+        "predictions", ["sample_id", "predicted_label"], row_filter="model_version == 'm0002'"
+    )
+    per_class: dict[str, list[int]] = {}
+    for r in preds.to_pylist():
+        cls = weak[r["sample_id"]]
+        if cls is not None:
+            counts = per_class.setdefault(cls, [0, 0])
+            counts[0] += 1
+            counts[1] += r["predicted_label"] != cls
+    got = {r["class"]: (r["scored"], r["disagree"]) for r in rows}
+    assert got == {c: (n, d) for c, (n, d) in per_class.items()}
+    for r in rows:  # rounded to 3 places (DuckDB rounds half away from zero)
+        assert float(r["disagreement"]) == pytest.approx(
+            int(r["disagree"]) / int(r["scored"]), abs=5e-4 + 1e-9
+        )
+    assert rows == sorted(rows, key=lambda r: (-r["disagreement"], r["class"]))
+    assert rows[0]["disagree"] > 0  # the noisy hashtags are found
+
+
+def test_the_sql_page_s_table_list_is_table_kinds() -> None:
+    """docs/sql.md's table of tables gives each table's kind and key as TABLE_KINDS does."""
+    text = (REPO / "docs" / "sql.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| (state|event) \| ([\w, ]+) \|", text, re.M)
+    listed = {name: (kind, tuple(k.strip() for k in key.split(","))) for name, kind, key in rows}
+    assert len(listed) == len(rows)  # no table twice
+    assert listed == {name: (k.kind, k.key) for name, k in TABLE_KINDS.items()}
+
+
+def test_the_readme_s_state_and_event_lists_are_table_kinds() -> None:
+    """The README's paragraph "A table is either the current state ..." names the state
+    tables, then the event tables, as TABLE_KINDS has them."""
+    readme = (REPO / "README.md").read_text()
+    paragraph = re.search(r"^A table is either the current state.*?(?=\n\n)", readme, re.S | re.M)
+    assert paragraph, "README lost the paragraph on state and event tables"
+    state, events = paragraph.group(0).split("or a record of events")
+    listed = {
+        "state": set(re.findall(r"`(\w+)`", state)),
+        "event": set(re.findall(r"`(\w+)`", events)),
+    }
+    kinds = {kind: {n for n, k in TABLE_KINDS.items() if k.kind == kind} for kind in listed}
+    assert listed == kinds
+
+
 def readme_sql() -> list[tuple[tuple[str, ...], str]]:
     """The README's SQL examples: (``flywheel sql`` options, query) of each shell line, and
     ``(("python",), query)`` for each ``flywheel.sql(...)`` call."""

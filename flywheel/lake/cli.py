@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from datetime import UTC, datetime
 
 import click
 import pyarrow as pa
@@ -32,8 +33,10 @@ from flywheel.lake.query import sql as run_sql
     "--as-of",
     "as_of",
     default=None,
-    metavar="VERSION",
-    help="Read the tables model VERSION was trained on at the snapshots it read.",
+    metavar="VERSION|TIME",
+    help="Time travel. VERSION (m0003): samples, labels and models as that model was "
+    "trained on them, other tables current. TIME (ISO 8601: 2026-12-07T10:00:00Z, or a "
+    "date, meaning its midnight UTC): every table as it was then.",
 )
 @click.pass_obj
 @needs_lake
@@ -43,7 +46,7 @@ def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | No
     --format table is for a terminal: control characters in values (newlines, escape
     codes, bidi overrides) are shown escaped. csv and json print values exactly, for
     programs and pipes."""
-    pinned = _model_snapshots(settings, as_of) if as_of else None
+    pinned = _as_of_snapshots(settings, as_of) if as_of else None
     result = run_sql(query, settings, snapshot_ids=pinned)
     if fmt == "csv":
         pacsv.write_csv(_printable(result), sys.stdout.buffer)
@@ -54,10 +57,35 @@ def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | No
     click.echo(f"({result.num_rows} row{'s' if result.num_rows != 1 else ''})", err=fmt != "table")
 
 
+def _as_of_snapshots(settings: Settings, as_of: str) -> dict[str, int | None]:
+    """The {table: snapshot id} that ``--as-of`` names: a model version's or a time's."""
+    if re.fullmatch(r"m\d+", as_of):
+        return _model_snapshots(settings, as_of)
+    return _time_snapshots(settings, _parse_time(as_of))
+
+
+def _parse_time(text: str) -> datetime:
+    """An ISO 8601 time (UTC when it names no offset) or date (its midnight UTC)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"--as-of {text!r} is neither a model version such as m0003 nor an ISO 8601 "
+            "time such as 2026-12-07T10:00:00Z or 2026-12-07"
+        ) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _time_snapshots(settings: Settings, when: datetime) -> dict[str, int | None]:
+    """The {table: snapshot id} current at ``when``, every table."""
+    pinned = Lake(settings).snapshot_ids_at(when)
+    shown = ", ".join(f"{k}@{v if v is not None else 'empty'}" for k, v in sorted(pinned.items()))
+    click.echo(f"as of {when.isoformat()}: {shown}", err=True)
+    return pinned
+
+
 def _model_snapshots(settings: Settings, version: str) -> dict[str, int | None]:
     """The {table: snapshot id} that model ``version`` recorded when it was trained."""
-    if not re.fullmatch(r"m\d+", version):
-        raise ConfigError(f"--as-of {version!r} is not a model version such as m0003")
     rows = Lake(settings).read("models", ["snapshot_ids"], row_filter=equal(version=version))
     if rows.num_rows == 0:
         raise NotFoundError(

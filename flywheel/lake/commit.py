@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from flywheel.lake.lake import Lake
 
 NO_REBASE = {"commit.retry.num-retries": "0"}  # table properties of every flywheel table
+# A change that deletes and adds in one commit is two Iceberg snapshots, the delete first:
+# its summary carries this mark, so a reader by time (``Lake.snapshot_ids_at``) never takes
+# that half, where a replaced row is gone and its successor not yet there.
+HALF = "flywheel.half"
+DELETE_HALF = {HALF: "delete"}
 ATTEMPTS = 12  # fresh reads before a writer gives up with CommitConflictError
 _WAIT_S = 0.02  # first back-off; doubles per attempt, with jitter, capped at _MAX_WAIT_S
 _MAX_WAIT_S = 1.0
@@ -145,13 +150,14 @@ def commit_fresh(
 
 def _stage(head: Head, change: Change) -> Transaction:
     """A transaction with the change staged: data files and manifests are written, the
-    catalog is not yet told."""
+    catalog is not yet told. A delete followed by rows is marked ``DELETE_HALF``."""
     from flywheel.lake.schema import TABLE_SCHEMAS
 
     props = dict(change.properties)
+    adds = bool(change.files) or (change.append is not None and change.append.num_rows > 0)
     tx = head.table.transaction()
     if change.delete is not None:
-        tx.delete(change.delete, snapshot_properties=props)
+        tx.delete(change.delete, snapshot_properties=props | DELETE_HALF if adds else props)
     if change.append is not None and change.append.num_rows:
         tx.append(change.append.cast(TABLE_SCHEMAS[head.name]), snapshot_properties=props)
     if change.files:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -16,6 +17,8 @@ import pyarrow as pa
 from flywheel.config import Settings
 from flywheel.errors import NotFoundError, StorageError
 from flywheel.lake.commit import (
+    DELETE_HALF,
+    HALF,
     NO_REBASE,
     Build,
     Change,
@@ -25,6 +28,7 @@ from flywheel.lake.commit import (
 )
 from flywheel.lake.schema import TABLE_SCHEMAS
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # Iceberg snapshot times are ms since then
 MIGRATED = ("models", "labels")  # state tables that kept history rows before
 
 if TYPE_CHECKING:
@@ -181,6 +185,27 @@ class Lake:
     def snapshot_ids(self) -> dict[str, int | None]:
         """The current snapshot id of every table in the contract."""
         return {name: self.current_snapshot_id(name) for name in TABLE_SCHEMAS}
+
+    def snapshot_ids_at(self, when: datetime) -> dict[str, int | None]:
+        """The snapshot id of every table in the contract that was current at ``when``
+        (an aware datetime; None: the table had no snapshot then).
+
+        A snapshot marked ``DELETE_HALF`` is never the answer: it is the first half of
+        one commit that replaced rows (delete, then append), so the table was at the
+        snapshot before it until the commit landed with both halves."""
+        at_ms = (when - _EPOCH) // timedelta(milliseconds=1)
+        return {name: self._snapshot_id_at(name, at_ms) for name in TABLE_SCHEMAS}
+
+    def _snapshot_id_at(self, name: str, at_ms: int) -> int | None:
+        table = self.table(name)
+        for entry in reversed(table.history()):  # the snapshot log, oldest first
+            if entry.timestamp_ms > at_ms:
+                continue
+            snap = table.snapshot_by_id(entry.snapshot_id)
+            props = snap.summary.additional_properties if snap and snap.summary else {}
+            if props.get(HALF) != DELETE_HALF[HALF]:
+                return entry.snapshot_id
+        return None
 
     def snapshot_properties(self, name: str) -> dict[str, str]:
         """The summary of ``name``'s current snapshot ({} when it has none)."""

@@ -58,8 +58,10 @@ def record_decision(
     gate: Mapping[str, Any],
     before_commit: CommitHook | None = None,
 ) -> bool:
-    """Append the decision unless one is recorded, deciding from a fresh read on every
-    attempt (two controllers at once record one decision); True when this call wrote it."""
+    """Record the decision unless one is recorded: the version's row in ``models`` is
+    replaced (delete and append in one commit) by one with the decided status, and the
+    status joins ``model_events``. Decided from a fresh read on every attempt (two
+    controllers at once record one decision); True when this call wrote it."""
     from pyiceberg.expressions import EqualTo, Reference
 
     version = candidate["version"]

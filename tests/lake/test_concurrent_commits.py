@@ -21,8 +21,11 @@ import pytest
 
 from flywheel.config import Settings
 from flywheel.lake import Lake
+from flywheel.lake.commit import HALF
+from flywheel.lake.schema import TABLE_KINDS
 from flywheel.queue.export import ANNOTATION_MARK, LABEL_MARK
 from tests import lake_writers as w
+from tests.lake_checks import assert_one_row_per_key
 from tests.services import S3Info
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,17 +36,6 @@ TABLES = {
     "select": ("selections",),
     "decision": ("models", "model_events"),
     "predictions": ("predictions",),
-}
-KEYS = {
-    "annotations": ("annotation_id",),
-    "labels": ("sample_id",),
-    "feedback": ("feedback_id",),
-    "samples": ("sample_id",),
-    "quarantine": ("content_hash", "source_ref", "reason"),
-    "selections": ("round", "sample_id"),
-    "models": ("version",),
-    "model_events": ("version", "status"),
-    "predictions": ("model_version", "sample_id"),
 }
 # Columns that differ between two correct runs: clocks, run ids, paths under the root.
 VOLATILE = {
@@ -64,17 +56,49 @@ def state(settings: Settings, writer: str) -> dict[str, list[dict[str, Any]]]:
 
 
 def check_invariants(settings: Settings, writer: str) -> None:
-    """No key twice; an export's watermarks equal the rows it exported."""
+    """No key twice; an export holds every answer of the queue database (ids 1..N),
+    one label per decided sample, its latest decision's, and watermarks at the highest
+    ids exported."""
     lake = Lake(settings)
     for name in TABLES[writer]:
-        keys = lake.read(name, columns=list(KEYS[name]))
+        keys = lake.read(name, columns=list(TABLE_KINDS[name].key))
         rows = keys.to_pylist()
         assert len({tuple(r.values()) for r in rows}) == len(rows), f"{name}: a row doubled"
+    assert_one_row_per_key(settings)
     if writer == "export":
-        for name, mark in (("annotations", ANNOTATION_MARK), ("labels", LABEL_MARK)):
-            ids = lake.read(name, columns=[f"{name[:-1]}_id"]).column(0).to_pylist()
-            assert sorted(ids) == list(range(1, w.N_TASKS + 1)), f"{name}: rows lost"
-            assert lake.snapshot_properties(name)[mark] == str(w.N_TASKS)
+        answers, decisions = _queue_database(settings)
+        ids = lake.read("annotations", columns=["annotation_id"]).column(0).to_pylist()
+        assert sorted(ids) == list(range(1, answers + 1)), "annotations: rows lost"
+        latest = {sid: (lid, label) for lid, sid, label in sorted(decisions)}
+        assert len(latest) < len(decisions)  # the world relabels: some rows were replaced
+        labels = lake.read("labels", columns=["sample_id", "label_id", "label"]).to_pylist()
+        assert {r["sample_id"]: (r["label_id"], r["label"]) for r in labels} == latest
+        table = lake.table("labels")
+        halves = [table.snapshot_by_id(e.snapshot_id) for e in table.history()]
+        assert any(
+            s is not None and s.summary is not None and s.summary.get(HALF) == "delete"
+            for s in halves
+        )  # an export replaced rows: a delete half, committed with its append
+        assert lake.snapshot_properties("annotations")[ANNOTATION_MARK] == str(answers)
+        assert lake.snapshot_properties("labels")[LABEL_MARK] == str(len(decisions))
+
+
+def _queue_database(settings: Settings) -> tuple[int, list[tuple[int, str, str]]]:
+    """The answers (their count) and the decisions (id, sample, label) of the queue."""
+    from sqlalchemy import func, select
+
+    from flywheel.db import open_engine
+    from flywheel.db import queue_tables as t
+
+    engine = open_engine(settings.catalog_uri)
+    try:
+        with engine.connect() as conn:
+            answers = conn.execute(select(func.count()).select_from(t.annots)).scalar_one()
+            lab = t.labels.c
+            rows = conn.execute(select(lab.id, lab.sample_id, lab.label)).all()
+    finally:
+        engine.dispose()
+    return int(answers), [(int(i), str(s), str(label)) for i, s, label in rows]
 
 
 def serial(writer: str, root: Path, runs: int = 2) -> dict[str, list[dict[str, Any]]]:
@@ -86,13 +110,14 @@ def serial(writer: str, root: Path, runs: int = 2) -> dict[str, list[dict[str, A
     return state(settings, writer)
 
 
-def _competing(writer: str, settings: Settings) -> list[str]:
-    """A hook that runs the same writer once, complete, inside this commit's window."""
+def _competing(writer: str, settings: Settings, at: str | None = None) -> list[str]:
+    """A hook that runs the same writer once, complete, inside this commit's window:
+    the first commit to table ``at`` (None: the first commit of all)."""
     calls: list[str] = []
 
     def hook(name: str) -> None:
         calls.append(name)
-        if len(calls) == 1:
+        if name == (at or calls[0]) and calls.count(name) == 1:
             w.run(writer, settings)
 
     w.run(writer, settings, hook)
@@ -106,14 +131,19 @@ def catalog_env(request: pytest.FixtureRequest) -> dict[str, str]:
     return {"FLYWHEEL_CATALOG_URI": str(request.getfixturevalue("pg_url"))}
 
 
-@pytest.mark.parametrize("writer", sorted(TABLES))
+# Where the rival runs: the first commit of each writer, and for the export also its
+# first commit to labels, a batch that replaces the rows of relabelled samples.
+MEETINGS = [(writer, None) for writer in sorted(TABLES)] + [("export", "labels")]
+
+
+@pytest.mark.parametrize(("writer", "at"), MEETINGS)
 def test_a_writer_meeting_itself_mid_commit_ends_as_a_serial_run(
-    writer: str, catalog_env: dict[str, str], tmp_path: Path
+    writer: str, at: str | None, catalog_env: dict[str, str], tmp_path: Path
 ) -> None:
     settings = Settings.from_env(root=tmp_path / "root", environ=catalog_env)
     w.prepare(writer, settings)
-    calls = _competing(writer, settings)
-    assert calls  # the rival ran inside the first commit window
+    calls = _competing(writer, settings, at)
+    assert calls and (at is None or at in calls)  # the rival ran inside that commit window
     check_invariants(settings, writer)
     assert state(settings, writer) == serial(writer, tmp_path / "serial")
 

@@ -172,6 +172,52 @@ def test_a_sample_decided_again_has_one_label_row(settings: Settings) -> None:
     engine.dispose()
 
 
+def test_sql_as_of_a_time_reads_each_table_as_it_was_then(settings: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
+    """s1 labelled cat, exported, then decided again as dog and exported: a time before,
+    after, and exactly at the delete half of the replacing commit, through the CLI."""
+    from flywheel.cli import main
+    from flywheel.queue.export import export_labels
+
+    engine = _two_decisions_for_one_sample(settings)
+    lake = Lake(settings)
+    lake.table("samples")  # a lake, as `flywheel sql` requires
+    export_labels(lake, engine, batch_rows=2)  # labels 1-2, then 3 replaces s1's
+    engine.dispose()
+    table = lake.table("labels")
+    log = [(e.snapshot_id, e.timestamp_ms) for e in table.history()]
+    halves = [
+        table.snapshot_by_id(sid).summary.additional_properties.get("flywheel.half")  # type: ignore[union-attr]
+        for sid, _ in log
+    ]
+    assert halves == [None, "delete", None]  # append; delete + append in one commit
+    (_, first_ms), (half, half_ms), (_, second_ms) = log
+    # What the marker guards against: at its half, s1 has no label at all.
+    assert lake.read("labels", ["sample_id"], snapshot_id=half).column(0).to_pylist() == ["s2"]
+
+    def label_of_s1(as_of: str) -> list[str]:
+        query = "select label from labels where sample_id = 's1'"
+        args = ["--root", str(settings.root), "sql", "--as-of", as_of, query, "--format", "json"]
+        assert main(args) == 0
+        out = capsys.readouterr()
+        assert out.err.startswith("as of "), out.err
+        return [r["label"] for r in json.loads(out.out)]
+
+    def iso(ms: int) -> str:
+        return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)).isoformat()
+
+    assert label_of_s1(iso(first_ms)) == ["cat"]
+    assert label_of_s1(iso(half_ms)) == (["dog"] if second_ms == half_ms else ["cat"])
+    assert label_of_s1(iso(second_ms)) == ["dog"]
+    assert label_of_s1(datetime.now(UTC).isoformat().replace("+00:00", "Z")) == ["dog"]
+    assert label_of_s1("2000-01-01") == []  # before any snapshot: the table reads empty
+    assert Lake(settings).snapshot_ids_at(datetime(2000, 1, 1, tzinfo=UTC))["labels"] is None
+    assert Lake(settings).snapshot_ids_at(datetime.now(UTC))["labels"] == log[-1][0]
+
+    assert main(["--root", str(settings.root), "sql", "--as-of", "yesterday", "select 1"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'yesterday'" in err and "2026-12-07T10:00:00Z" in err
+
+
 # A lake the code before state tables wrote (tests/fixtures/lake_v0/make_lake.py ran that
 # commit's CLI and queue functions): its SQLite catalog and queue database, and its bucket.
 LAKE_V0 = Path(__file__).resolve().parents[1] / "fixtures" / "lake_v0"

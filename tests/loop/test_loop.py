@@ -20,6 +20,7 @@ from flywheel.selection import SelectConfig
 from flywheel.sim import SimulatedAnnotator, SimulatedVendor
 from flywheel.train import TrainConfig
 from flywheel.train.registry import Models
+from tests.lake_checks import assert_one_row_per_key
 from tests.loop.conftest import TRAIN, Template
 from tests.queue.conftest import ApiServer
 
@@ -81,6 +82,8 @@ def test_two_rounds_with_a_simulated_vendor(
     )
     pool = lake.read("samples", columns=["sample_id"], row_filter="split == 'pool'")
     assert scored.num_rows == pool.num_rows  # the promoted model scored the whole pool
+    rows = assert_one_row_per_key(settings)  # every state table, through flywheel.sql
+    assert rows["labels"] == 40 and rows["models"] == 3
     for needle in (
         "(selection round 1)",
         "export:",
