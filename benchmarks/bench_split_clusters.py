@@ -113,6 +113,7 @@ def bench_data(data: Data, n_pairs: int, epochs: int, seed: int) -> dict[str, ob
     pick = np.random.default_rng(seed).permutation(len(pairs))[:n_pairs]
     merged_z: dict[str, float] = {}  # pair -> the merged class's largest z over views
     honest_z: list[float] = []
+    honest_high: dict[str, float] = {}  # "pair: class" -> z, for honest classes at z >= 4
     by_view: dict[str, int] = {}
     for a, b in sorted(pairs[i] for i in pick):
         merged = np.where(data.y == b, a, data.y)
@@ -129,18 +130,22 @@ def bench_data(data: Data, n_pairs: int, epochs: int, seed: int) -> dict[str, ob
                     by_view[split.split_by] = by_view.get(split.split_by, 0) + 1
             else:
                 honest_z.append(z)
+                if z >= 4:
+                    pair = f"{data.class_names[a]}+{data.class_names[b]}"
+                    honest_high[f"{pair}: {split.class_name}"] = round(z, 1)
     rates = {
         f"z>={t:g}": {
             "merged_flagged": float(np.mean([z >= t for z in merged_z.values()])),
             "honest_flagged": float(np.mean([z >= t for z in honest_z])),
             "missed": [p for p, z in merged_z.items() if z < t],
         }
-        for t in (3.0, 4.0, 5.0)
+        for t in (3.0, 4.0, 4.5, 5.0, 5.5, 6.0)
     }
     return {"data": data.name, "samples": len(data.y), "pairs": len(pick),
             "of_pairs": len(pairs), "honest_tests": len(honest_z), "rates": rates,
             "flagged_by_at_default": by_view,
-            "merged_z": {p: round(z, 1) for p, z in merged_z.items()}}  # fmt: skip
+            "merged_z": {p: round(z, 1) for p, z in merged_z.items()},
+            "honest_z_at_least_4": honest_high}  # fmt: skip
 
 
 def audio_checks(n_voices: int, seed: int) -> list[dict[str, float | int | None]]:
