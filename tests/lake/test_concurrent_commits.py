@@ -188,6 +188,50 @@ def test_writers_meet_on_an_s3_warehouse(
     assert state(settings, writer) == serial(writer, tmp_path / "serial")
 
 
+def test_feedback_media_inside_an_ingest_s_commit_window_ends_as_a_serial_run(
+    catalog_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Two different writers of ``samples`` meet: a vendor reports the media of a file
+    the ingest is about to commit, inside the ingest's commit window. The ingest decides
+    again from the fresh head, so the sample is stored once, as the feedback made it
+    (a regression sample), exactly as the report then the ingest, one after the other,
+    leave the tables."""
+    from flywheel.loop.feedback import FeedbackReport, record_feedback
+
+    def report(settings: Settings) -> None:
+        image = w.folder(settings) / "img3.png"
+        record_feedback(
+            settings, FeedbackReport(predicted="cat", expected="dog", media_path=str(image))
+        )
+
+    settings = Settings.from_env(root=tmp_path / "root", environ=catalog_env)
+    w.prepare("ingest", settings)
+    reported: list[str] = []
+
+    def hook(name: str) -> None:
+        if not reported:
+            reported.append(name)
+            report(settings)
+
+    w.run("ingest", settings, hook)
+    assert reported  # the report landed inside the ingest's commit window
+    assert_one_row_per_key(settings)
+    serial_settings = Settings.from_env(root=tmp_path / "serial", environ={})
+    w.prepare("ingest", serial_settings)
+    report(serial_settings)
+    w.run("ingest", serial_settings)
+    tables = ("samples", "quarantine", "feedback")
+    met = {**state(settings, "ingest"), "feedback": state(settings, "feedback")["feedback"]}
+    one_by_one = {
+        **state(serial_settings, "ingest"),
+        "feedback": state(serial_settings, "feedback")["feedback"],
+    }
+    assert sorted(met) == sorted(tables)
+    assert met == one_by_one
+    splits = Lake(settings).read("samples", columns=["split"]).column(0).to_pylist()
+    assert sorted(splits).count("regression") == 1  # the reported file, once
+
+
 def test_a_rival_that_scored_some_samples_first_leaves_only_the_rest(tmp_path: Path) -> None:
     """Scoring's commit takes out of its staged files what a concurrent run of the
     same model committed meanwhile, rewriting only the files that hold such rows."""
