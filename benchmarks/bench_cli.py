@@ -25,6 +25,8 @@ COMMANDS: dict[str, list[str]] = {
     "flywheel --help": ["-m", "flywheel.cli", "--help"],
     "flywheel tables --help": ["-m", "flywheel.cli", "tables", "--help"],
     "flywheel sql --help": ["-m", "flywheel.cli", "sql", "--help"],
+    "flywheel models --help": ["-m", "flywheel.cli", "models", "--help"],
+    "flywheel status --help": ["-m", "flywheel.cli", "status", "--help"],
     "flywheel train --help": ["-m", "flywheel.cli", "train", "--help"],
 }
 

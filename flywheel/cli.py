@@ -69,17 +69,24 @@ def _root_after_verb(ctx: click.Context, _param: click.Parameter, value: str | N
         ctx.obj = _settings(ctx).with_root(value)
 
 
+def _ray_address_after_verb(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.obj = _settings(ctx).with_ray_address(value)
+
+
 def _verbose_after_verb(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value:
         ctx.obj = _settings(ctx).with_verbose()
 
 
 _ROOT_HELP = "Data root (default: $FLYWHEEL_ROOT or ./flywheel-data)."
+_RAY_ADDRESS_HELP = "Ray cluster to use (default: $RAY_ADDRESS, else an in-process local cluster)."
 _VERBOSE_HELP = "Show Ray's own logs too (default: they go to a log file under the root)."
 
 
 def _shared_options(command: click.Command) -> None:
-    """``--root`` and ``-v`` are accepted after the verb as well as before it."""
+    """``--root``, ``--ray-address`` and ``-v`` are accepted after the verb as well as
+    before it."""
     names = {opt for p in command.params for opt in p.opts}
     if "--root" not in names:
         command.params.append(
@@ -89,6 +96,15 @@ def _shared_options(command: click.Command) -> None:
                 expose_value=False,
                 callback=_root_after_verb,
                 help=_ROOT_HELP,
+            )
+        )
+    if "--ray-address" not in names:
+        command.params.append(
+            click.Option(
+                ["--ray-address"],
+                expose_value=False,
+                callback=_ray_address_after_verb,
+                help=_RAY_ADDRESS_HELP,
             )
         )
     if "--verbose" not in names:
@@ -175,17 +191,13 @@ class LazyGroup(click.Group):
     __version__, "--version", prog_name="flywheel", message="%(prog)s %(version)s"
 )
 @click.option("--root", type=click.Path(file_okay=False), default=None, help=_ROOT_HELP)
-@click.option(
-    "--ray-address",
-    default=None,
-    help="Ray cluster to use (default: $RAY_ADDRESS, else an in-process local cluster).",
-)
+@click.option("--ray-address", default=None, help=_RAY_ADDRESS_HELP)
 @click.option("-v", "--verbose", is_flag=True, help=_VERBOSE_HELP)
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, ray_address: str | None, verbose: bool) -> None:
     """flywheel: an active-learning data flywheel on Ray.
 
-    Options --root and -v may also follow the verb.
+    Options --root, --ray-address and -v may also follow the verb.
     """
     ctx.obj = Settings.from_env(root=root, ray_address=ray_address, verbose=verbose)
 

@@ -26,8 +26,14 @@ from urllib.parse import urlparse
 from flywheel.errors import ConfigError
 
 DEFAULT_ROOT = "./flywheel-data"
-# Passes over the data per training run: `flywheel train` and `flywheel loop` alike.
-DEFAULT_EPOCHS = 5
+# A training run's defaults, shared by `TrainConfig`, `flywheel train` and `flywheel loop`
+# (here, not in flywheel.train, so the loop's --help shows them without importing torch).
+DEFAULT_EPOCHS = 5  # passes over the data
+DEFAULT_WORKERS = 1  # data-parallel workers
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LR = 1e-3  # AdamW learning rate
+DEFAULT_WEAK_WEIGHT = 0.3  # loss weight of a weak label (a consolidated one weighs 1)
+DEFAULT_SEED = 0
 NAMESPACE = "flywheel"
 
 
@@ -123,6 +129,10 @@ class Settings:
 
     def with_verbose(self) -> Settings:
         return replace(self, verbose=True)
+
+    def with_ray_address(self, address: str) -> Settings:
+        """The same settings on another Ray cluster (``--ray-address`` after the verb)."""
+        return replace(self, ray_address=address)
 
     @classmethod
     def from_env(

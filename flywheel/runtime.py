@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -52,21 +53,57 @@ def ensure_ray(settings: Settings) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, **common)  # type: ignore[arg-type]
     else:
-        ray.init(
-            address="local",  # always a fresh in-process cluster, never one found by chance
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            configure_logging=True,
-            **common,  # type: ignore[arg-type]
-        )
-    # Whatever in this process looks Ray up later (Ray Train's controller, the state
-    # API) finds this cluster, not another local instance started by someone else.
+        _init_local(common)
+    # Whatever in this process looks Ray up later (the state API) finds this cluster,
+    # not another local instance started by someone else.
     os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     if RAY_LOG is not None:
         _workers_to_log()
         _quiet_loggers()
         if "ray.data" in sys.modules:  # else the verb that imports it calls quiet_ray_data
             quiet_ray_data()
+
+
+def _init_local(common: dict[str, Any]) -> None:
+    """A fresh local cluster whose every worker knows its address.
+
+    Ray's own actors look the cluster up again by address (Ray Train's detached
+    ``PlacementGroupCleaner`` asks the state API whether the controller lives); with no
+    ``RAY_ADDRESS`` in a worker's environment that lookup scans the machine and fails
+    with "Found multiple active Ray instances" beside anyone else's local Ray. The GCS
+    port is only known once the cluster runs, and a job's environment is fixed before:
+    so we choose the port (``RAY_GCS_SERVER_PORT``, read by Ray's head node while it
+    starts) and hand every worker of this job the address through the job's
+    ``runtime_env``. See docs/decisions/cli-quiet-ray.md.
+    """
+    port = _free_port()
+    before = os.environ.get(_GCS_PORT)
+    os.environ[_GCS_PORT] = str(port)
+    try:
+        ray.init(
+            address="local",  # always a fresh in-process cluster, never one found by chance
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            configure_logging=True,
+            runtime_env={"env_vars": {"RAY_ADDRESS": f"127.0.0.1:{port}"}},
+            **common,
+        )
+    finally:  # only this start chooses its port; a later one in this process chooses anew
+        if before is None:
+            os.environ.pop(_GCS_PORT, None)
+        else:
+            os.environ[_GCS_PORT] = before
+
+
+_GCS_PORT = "RAY_GCS_SERVER_PORT"
+
+
+def _free_port() -> int:
+    """A TCP port nothing listens on now (the GCS binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def _quiet(log_dir: Path) -> None:

@@ -6,6 +6,7 @@ real ingest and train in tests/test_cli_quiet.py."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import pytest
 import flywheel
 from flywheel import cli
 from flywheel.cli import VERBS, main
+from flywheel.config import Settings
+from flywheel.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 NO_LAKE = "run `flywheel ingest` or check --root"
@@ -55,6 +58,54 @@ def test_import_of_the_cli_loads_no_heavy_module() -> None:
         t for t in tops if t not in sys.stdlib_module_names and not t.startswith("_")
     } - {"__editable___flywheel_0_1_0_finder"}
     assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY
+
+
+# Verbs that only read: they run without torch, Ray or scipy (seconds of start-up each).
+LIGHT_VERBS = [
+    ["models"],
+    ["models", "--help"],
+    ["status"],
+    ["status", "--help"],
+    ["tables"],
+    ["sql", "select 1"],
+    ["queue", "stats"],
+    ["jobs", "list"],
+    ["loop", "--help"],
+    ["gate", "--help"],
+    ["report-error", "--help"],
+]
+HEAVY = ("torch", "ray", "scipy")
+
+
+def test_the_verbs_that_read_load_no_torch_ray_or_scipy(filled_root: Path) -> None:
+    # One process runs them in turn through the real CLI and, after each, names the
+    # heavy modules loaded so far: the first verb that loads one is the one named.
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from flywheel.cli import main\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out, "
+        "contextlib.redirect_stderr(out):\n"
+        "        code = main(['--root', sys.argv[2], *args])\n"
+        f"    heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "    print(json.dumps([args, code, heavy, out.getvalue()[-300:]]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(LIGHT_VERBS), str(filled_root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=300,
+    )
+    results = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r[0] for r in results] == LIGHT_VERBS
+    for args, code, heavy, out in results:
+        # jobs list without an address says so (exit 2); every other verb runs.
+        assert code == (2 if args == ["jobs", "list"] else 0), (args, out)
+        assert heavy == [], (args, heavy)
 
 
 def test_version_prints_the_package_version() -> None:
@@ -97,6 +148,11 @@ READ_ONLY = [
     ["export-labels"],
     ["queue", "stats"],
     ["queue", "enqueue", "q", "items.jsonl"],
+    # Verbs that write, but only into a lake or catalog that is there already.
+    ["serve", "--port", "1"],
+    ["vendor", "add", "v", "--queues", "q"],
+    ["report-error", "--sample-id", "s", "--predicted", "a", "--expected", "b"],
+    ["report-error", "--media", "x.png", "--predicted", "a", "--expected", "b"],
 ]
 
 
@@ -118,6 +174,37 @@ def test_root_after_the_verb_is_the_same_as_before(
     before = in_process(capsys, "--root", str(filled_root), "tables")
     after = in_process(capsys, "tables", "--root", str(filled_root))
     assert before == after and before[0] == 0 and "samples\trows=" in before[1]
+
+
+def test_ray_address_after_the_verb_is_the_same_as_before(
+    filled_root: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flywheel.train.run
+
+    # `flywheel train` up to the point it joins Ray: the cluster it would join is the
+    # one given, wherever --ray-address stands; then it stops, writing nothing.
+    asked: list[str | None] = []
+
+    def stop_at_ray(settings: Settings) -> None:
+        asked.append(settings.ray_address)
+        raise ConfigError("stopped before Ray")
+
+    monkeypatch.setattr(flywheel.train.run, "ensure_ray", stop_at_ray)
+    root = str(filled_root)
+    address = "10.0.0.9:6379"
+    for args in (
+        ["--ray-address", address, "train", "--epochs", "1", "--root", root],
+        ["train", "--epochs", "1", "--ray-address", address, "--root", root],
+        ["train", "--root", root, "--epochs", "1", "--ray-address", address],
+    ):
+        code, _, err = in_process(capsys, *args)
+        assert code == 2 and err == "flywheel: error: stopped before Ray\n", (args, err)
+    assert asked == [address] * 3
+    # Every verb takes it after its name (before: "No such option"), a group's too.
+    code, out, err = in_process(capsys, "tables", "--ray-address", address, "--root", root)
+    assert code == 0 and "samples\trows=" in out, err
+    code, out, err = in_process(capsys, "queue", "stats", "--ray-address", address, "--root", root)
+    assert code == 0, err
 
 
 def test_a_usage_error_names_flywheel_once(capsys: pytest.CaptureFixture[str]) -> None:
@@ -171,8 +258,23 @@ def test_one_convention_across_verbs(capsys: pytest.CaptureFixture[str]) -> None
             "csv",
             "json",
         ]
-    # The same default number of epochs for train and loop.
-    assert _params("train")["epochs"].default == _params("loop")["epochs"].default == 5
+    # The same training defaults for train and loop, and the ones TrainConfig takes
+    # when a job or the demo builds it without flags.
+    from flywheel.train import TrainConfig
+
+    made = TrainConfig()
+    shared = {"epochs": 5, "batch_size": 32, "lr": 1e-3, "weak_weight": 0.3, "seed": 0,
+              "workers": 1}  # fmt: skip
+    for name, value in shared.items():
+        train_default = _params("train")[name].default
+        assert train_default == _params("loop")[name].default == getattr(made, name) == value
+    for verb in ("train", "loop"):
+        code, out, _ = in_process(capsys, verb, "--help")
+        help_ = " ".join(out.split())
+        for option, shown in (("--batch-size", "32"), ("--lr", "0.001"), ("--weak-weight", "0.3"),
+                              ("--seed", "0"), ("--workers", "1"), ("--epochs", "5")):  # fmt: skip
+            text = help_.split(f" {option} ", 1)[1].split(" --", 1)[0]
+            assert text.endswith(f"[default: {shown}]"), (verb, option, text)
     # Required options are shown as required.
     code, out, _ = in_process(capsys, "select", "--help")
     for option in ("--strategy", "--budget"):

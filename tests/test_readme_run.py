@@ -276,3 +276,39 @@ def test_annotation_does_what_the_readme_says(lake: Lake, tmp_path: Path) -> Non
     assert "vendor acme: gold 0/0" in out, out
     rows = assert_one_row_per_key(Settings.from_env(root=root, environ={}))
     assert rows["labels"] == 10 and rows["models"] == 1 and rows["samples"] > 100
+
+
+LOOK = "Look at your data"
+
+
+def test_looking_at_the_data_does_what_the_readme_says(lake: Lake, tmp_path: Path) -> None:
+    # The README's pages go to the current folder; here each --out is under tmp_path.
+    def run_line(verb: str) -> tuple[str, Path]:
+        args = readme_line(LOOK, verb)
+        at = args.index("--out") + 1
+        out = tmp_path / args[at]
+        args[at] = str(out)
+        printed, _ = flywheel(lake.root, args)
+        assert len(printed.splitlines()) == 1, printed  # one summary line, nothing else
+        page = out / "index.html" if out.suffix == "" else out  # a folder, or a page
+        assert f" -> {page}" in printed and page.is_file(), printed
+        return printed, out
+
+    printed, gallery = run_line("browse")
+    assert re.match(r"browse: \d+ of \d+ matching cards \(", printed), printed
+    page = (gallery / "index.html").read_text()
+    assert page.count("<img") > 10
+
+    printed, confusion = run_line("report confusion")
+    assert printed.startswith("confusion: m0001 accuracy "), printed
+    assert "<table" in confusion.read_text()
+    assert Path(printed.rstrip().split(" -> ")[1].split(", ")[1]).is_file()  # the PNG
+
+    printed, emb = run_line("embeddings")
+    assert printed.startswith("embeddings of m0001: "), printed
+    assert (emb / "index.html").is_file()
+    assert isinstance(json.loads((emb / "split_clusters.json").read_text()), (dict, list))
+
+    printed, balance = run_line("report balance")
+    assert printed.startswith("balance: 10 classes; labels from weak tags "), printed
+    assert balance.is_file() and "<table" in balance.read_text()

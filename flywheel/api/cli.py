@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from flywheel.clikit import needs_catalog
 from flywheel.config import Settings
 from flywheel.db import open_engine
 
@@ -22,6 +23,7 @@ from flywheel.db import open_engine
     "(default: $FLYWHEEL_PUBLIC_URL, else media_url is a relative path).",
 )
 @click.pass_obj
+@needs_catalog
 def serve(settings: Settings, host: str, port: int, public_url: str | None) -> None:
     """Run the vendor HTTP API (uvicorn)."""
     import dataclasses
@@ -34,8 +36,6 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
     config = ApiConfig.from_env()
     if public_url is not None:
         config = dataclasses.replace(config, public_url=public_url)
-    if settings.catalog_is_sqlite:
-        settings.root.mkdir(parents=True, exist_ok=True)
     open_engine(settings.catalog_uri).dispose()  # create the tables before the first request
     # h11, not httptools: only h11 bounds the request head (431-class errors answer 400).
     uvicorn.run(

@@ -9,18 +9,35 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from flywheel.clikit import format_option, names_option, needs_catalog, needs_lake, parse_names
-from flywheel.config import DEFAULT_EPOCHS, Settings
+from flywheel.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_SEED,
+    DEFAULT_WEAK_WEIGHT,
+    DEFAULT_WORKERS,
+    Settings,
+)
 from flywheel.errors import ConfigError, NotFoundError
-from flywheel.loop.config import DEFAULT_BUDGET, DEFAULT_STRATEGY, PAUSE_POINTS, LoopConfig
-from flywheel.loop.gates import GateConfig
+from flywheel.loop.defaults import DEFAULT_BUDGET, DEFAULT_STRATEGY, PAUSE_POINTS
+
+if TYPE_CHECKING:
+    from flywheel.loop.config import LoopConfig
+    from flywheel.loop.gates import GateConfig
+
+# Light at import: the stages (torch, Ray, scipy) load inside the verbs that run them,
+# so `flywheel models`, `status` and every --help here start without them
+# (tests/test_cli_feel.py).
 
 
 def _gate_config(tolerance: float, blocklist: str | None, alpha: float) -> GateConfig:
+    from flywheel.loop.gates import GateConfig
+
     names = parse_names(blocklist, "--blocklist") if blocklist else []
     return GateConfig(tolerance, frozenset(names), alpha)
 
@@ -94,15 +111,19 @@ _blocklist = names_option(
     "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Passes over the data."
 )
 @click.option(
-    "--workers", type=int, default=1, show_default=True, help="Data-parallel training workers."
+    "--workers",
+    type=int,
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-parallel training workers.",
 )
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--weak-weight", type=float, default=0.3, show_default=True)
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option("--lr", type=float, default=DEFAULT_LR, show_default=True)
+@click.option("--weak-weight", type=float, default=DEFAULT_WEAK_WEIGHT, show_default=True)
 @click.option(
     "--arch", default=None, help="Network of a first model (later ones keep their parent's)."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option(
     "--mc-passes", type=int, default=10, show_default=True, help="MC-dropout passes when scoring."
 )
@@ -146,6 +167,7 @@ def loop_config(
     """The flags of ``flywheel loop``, each into the config it belongs to: selection,
     training, scoring, gates, and the loop's own (queue, rounds, polling, thresholds).
     ``--seed`` seeds both selection and training."""
+    from flywheel.loop.config import LoopConfig
     from flywheel.score import ScoreConfig
     from flywheel.selection import SelectConfig
     from flywheel.train import TrainConfig
@@ -226,6 +248,7 @@ def gate(
 @click.option("--model", "model_version", default=None, help="Model version that gave it.")
 @click.option("--note", default=None, help="Free text for people.")
 @click.pass_obj
+@needs_lake
 def report_error(settings: Settings, **options: Any) -> None:
     """Record a bad output from the field: the sample joins the regression gallery that
     every candidate model is gated on."""

@@ -13,16 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from flywheel.errors import ConfigError
+from flywheel.loop.defaults import DEFAULT_BUDGET, DEFAULT_STRATEGY, PAUSE_POINTS
 from flywheel.loop.gates import GateConfig
 from flywheel.score import ScoreConfig
 from flywheel.selection import SelectConfig
 from flywheel.train import PROMOTED_ALIAS, TrainConfig
 
-PAUSE_POINTS = ("export", "train", "gate", "score", "select")
-# The loop's strategy unless told: chosen from the weak-label benchmark
-# (docs/decisions/loop-default-strategy.md, docs/benchmarks.md).
-DEFAULT_STRATEGY = "margin"
-DEFAULT_BUDGET = 50  # samples selected per batch
+__all__ = ["DEFAULT_BUDGET", "DEFAULT_STRATEGY", "PAUSE_POINTS", "LoopConfig", "default_select"]
 
 
 def default_select() -> SelectConfig:

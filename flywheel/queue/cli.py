@@ -291,6 +291,7 @@ def vendor() -> None:
     default="",
 )
 @click.pass_obj
+@needs_catalog
 def vendor_add(settings: Settings, name: str, queues: str, annotators: str) -> None:
     """Create vendor NAME; prints its token (shown once) alone on stdout."""
     token = store.add_vendor(

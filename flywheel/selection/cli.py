@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import click
 
 from flywheel.clikit import names_option, needs_lake, parse_names
 from flywheel.config import Settings
 from flywheel.errors import ConfigError
-from flywheel.lake import format_table
 from flywheel.selection.run import SelectConfig
 from flywheel.selection.run import select as run_select
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+_SHOWN = 10  # picks printed; every pick is a row of the selections table
+_COLUMNS = ("rank", "sample_id", "score", "predicted_label", "confidence", "weak_label")
 
 
 def _parse_priors(text: str | None) -> dict[str, float] | None:
@@ -86,10 +93,35 @@ def select(
     if summary.picks.num_rows == 0:
         click.echo("nothing to select: every pool sample is labelled or queued already")
     else:
-        columns = ["rank", "sample_id", "score", "predicted_label", "confidence", "weak_label"]
-        click.echo(format_table(summary.picks.select(columns), 10))
+        click.echo("\n".join(format_picks(summary.picks, summary.round)))
     for line in summary.lines():
         click.echo(line)
+
+
+def format_picks(picks: pa.Table, round_: int) -> list[str]:
+    """The first picks as an aligned table, sample ids whole (they are what
+    ``report-error --sample-id`` and ``sql`` take); the rest are named by the query that
+    prints them all."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    rows = [[cell(r[c]) for c in _COLUMNS] for r in picks.slice(0, _SHOWN).to_pylist()]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(_COLUMNS)]
+
+    def line(cells: list[str] | tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(_COLUMNS), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    if picks.num_rows > _SHOWN:
+        out.append(
+            f"... {picks.num_rows - _SHOWN} more; all {picks.num_rows}: "
+            f'flywheel sql "select {", ".join(_COLUMNS)} from selections '
+            f'where round = {round_} order by rank" --format csv'
+        )
+    return out
 
 
 def _check_blocklist(settings: Settings, model: str, blocklist: frozenset[str]) -> None:

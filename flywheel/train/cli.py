@@ -7,7 +7,15 @@ from typing import Any
 import click
 
 from flywheel.clikit import needs_lake
-from flywheel.config import DEFAULT_EPOCHS, Settings
+from flywheel.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_SEED,
+    DEFAULT_WEAK_WEIGHT,
+    DEFAULT_WORKERS,
+    Settings,
+)
 from flywheel.train.run import TrainConfig
 from flywheel.train.run import train as run_train
 
@@ -16,7 +24,13 @@ from flywheel.train.run import train as run_train
 @click.option(
     "--epochs", type=int, default=DEFAULT_EPOCHS, show_default=True, help="Passes over the data."
 )
-@click.option("--workers", type=int, default=1, show_default=True, help="Data-parallel workers.")
+@click.option(
+    "--workers",
+    type=int,
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Data-parallel workers.",
+)
 @click.option("--gpu", is_flag=True, help="One GPU per worker (CPU otherwise).")
 @click.option(
     "--from",
@@ -32,7 +46,7 @@ from flywheel.train.run import train as run_train
 @click.option(
     "--weak-weight",
     type=float,
-    default=0.3,
+    default=DEFAULT_WEAK_WEIGHT,
     show_default=True,
     help="Loss weight of a weak label; a consolidated label weighs 1.",
 )
@@ -45,9 +59,11 @@ from flywheel.train.run import train as run_train
     default=None,
     help="YAML taxonomy that fixes the class list (default: the labels present).",
 )
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, show_default=True)
+@click.option(
+    "--lr", type=float, default=DEFAULT_LR, show_default=True, help="AdamW learning rate."
+)
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True)
 @click.option(
     "--audio-window-s",
     type=float,

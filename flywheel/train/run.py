@@ -18,7 +18,15 @@ from typing import Any
 import ray
 import torch
 
-from flywheel.config import DEFAULT_EPOCHS, Settings
+from flywheel.config import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_SEED,
+    DEFAULT_WEAK_WEIGHT,
+    DEFAULT_WORKERS,
+    Settings,
+)
 from flywheel.errors import ConfigError
 from flywheel.lake import Change, CommitHook, Head, Lake, commit_fresh, sync_model_events
 from flywheel.modalities import Modality, get_modality
@@ -41,19 +49,21 @@ class TrainConfig:
     """One training run, as the CLI or a job asks for it."""
 
     epochs: int = DEFAULT_EPOCHS
-    workers: int = 1
+    workers: int = DEFAULT_WORKERS
     gpu: bool = False
     from_version: str | None = None  # a models version, or "promoted"
     init_checkpoint: str | None = None  # path or URI: flywheel checkpoint or state dict
-    weak_weight: float = 0.3  # loss weight of a weak label (a consolidated one weighs 1)
+    weak_weight: float = (
+        DEFAULT_WEAK_WEIGHT  # loss weight of a weak label (a consolidated one weighs 1)
+    )
     arch: str | None = None  # default: the parent's, else the modality's default
     freeze_backbone: bool = False
     modality: str | None = None  # default: the only modality in the lake
     taxonomy: str | None = None  # fixes the class list (default: the labels seen)
-    batch_size: int = 32
-    lr: float = 1e-3
+    batch_size: int = DEFAULT_BATCH_SIZE
+    lr: float = DEFAULT_LR
     holdout_fraction: float = 0.2  # share of the labelled pool held out without a test split
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     # Overrides of the modality's input spec by name, e.g. {"window_s": 0.4} for audio.
     input_overrides: Mapping[str, float] = field(default_factory=dict)
 

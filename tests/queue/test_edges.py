@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from flywheel.cli import main
 from flywheel.config import Settings
 from flywheel.lake import Lake
 from flywheel.queue import store
@@ -115,8 +116,10 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(q: Queue) -> None:
 def test_flywheel_serve_bounds_the_request_head(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "flywheel.cli", "--root", str(tmp_path / "root"), "serve",
-           "--port", str(port)]  # fmt: skip
+    root = str(tmp_path / "root")
+    # serve refuses a root with no catalog (a mistyped --root): a queue makes one.
+    assert main(["--root", root, "queue", "create", "q", "--labels", "a,b"]) == 0
+    cmd = [sys.executable, "-m", "flywheel.cli", "--root", root, "serve", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
     try:

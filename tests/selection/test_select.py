@@ -4,6 +4,8 @@ with Ray Data)."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 
 import numpy as np
@@ -40,6 +42,35 @@ def test_every_strategy_selects_with_prefill(scored: Settings, strategy: str, ca
     assert all(p["predicted_label"] and p["top_k"] and p["model_version"] == "m0001" for p in picks)
     assert all(p["strategy"] == f"skip-known({strategy})" for p in picks)
     assert "15 of" in out and strategy in out
+
+
+def test_the_picks_print_whole_ids_and_name_the_query_for_the_rest(
+    scored: Settings, capsys
+) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = run(scored, capsys, "select", "--strategy", "margin", "--budget", "12")
+    assert code == 0, err
+    round_ = _last_round(scored)
+    picks = _picks(scored, round_)
+    lines = out.splitlines()
+    assert lines[0].split() == ["rank", "sample_id", "score", "predicted_label", "confidence",
+                                "weak_label"]  # fmt: skip
+    # The first ten, each id whole (64 characters: what report-error and sql take).
+    assert [ln.split()[:2] for ln in lines[2:12]] == [
+        [str(p["rank"]), p["sample_id"]] for p in picks[:10]
+    ]
+    assert all(len(p["sample_id"]) == 64 for p in picks)
+    # No note about cut values or options select does not have; the rest are one
+    # query away, in a format that prints them whole.
+    assert "are cut" not in out and "--max-rows" not in out
+    query = (
+        "select rank, sample_id, score, predicted_label, confidence, weak_label "
+        f"from selections where round = {round_} order by rank"
+    )
+    assert lines[12] == f'... 2 more; all 12: flywheel sql "{query}" --format csv'
+    code, out, err = run(scored, capsys, "sql", query, "--format", "csv")
+    assert code == 0, err
+    printed = [row["sample_id"] for row in csv.DictReader(io.StringIO(out))]
+    assert printed == [p["sample_id"] for p in picks]
 
 
 def test_margin_picks_the_closest_calls(scored: Settings, capsys) -> None:  # type: ignore[no-untyped-def]
