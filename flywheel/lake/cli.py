@@ -49,7 +49,7 @@ def sql(settings: Settings, query: str, fmt: str, max_rows: int, as_of: str | No
     pinned = _as_of_snapshots(settings, as_of) if as_of else None
     result = run_sql(query, settings, snapshot_ids=pinned)
     if fmt == "csv":
-        pacsv.write_csv(_printable(result), sys.stdout.buffer)
+        pacsv.write_csv(_flat(_printable(result)), sys.stdout.buffer)
     elif fmt == "json":
         click.echo(json.dumps(_printable(result).to_pylist(), default=str, indent=1))
     else:
@@ -124,6 +124,19 @@ def _printable(table: pa.Table) -> pa.Table:
         if pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type):
             cols.append(pa.compute.binary_length(col).cast(pa.string()))
             cols[-1] = pa.compute.binary_join_element_wise(cols[-1], pa.scalar(" bytes"), "")
+        else:
+            cols.append(col)
+    return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def _flat(table: pa.Table) -> pa.Table:
+    """Nested columns (lists, structs, maps: a selection's top-k, a label's votes) as one
+    JSON text per value, which CSV has no type for."""
+    cols = []
+    for col in table.columns:
+        if pa.types.is_nested(col.type):
+            values = [None if v is None else json.dumps(v, default=str) for v in col.to_pylist()]
+            cols.append(pa.array(values, pa.string()))
         else:
             cols.append(col)
     return pa.Table.from_arrays(cols, names=table.column_names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,6 +120,27 @@ def test_sql_table_shows_control_characters_escaped_and_csv_json_exact(
     assert json.loads(capsys.readouterr().out) == [{"annotator": HOSTILE}]  # data, exact
     assert main([*root, "sql", HOSTILE_SQL, "--format", "csv"]) == 0
     assert capsys.readouterr().out == f'"annotator"\n"{HOSTILE}"\n'
+
+
+def test_sql_csv_writes_nested_values_as_json(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A selection's top-k (a list of structs) or a label's votes (a map) have no CSV
+    type: each value is one JSON text, where pyarrow's CSV writer would fail."""
+    from flywheel.cli import main
+
+    Lake(settings).table("samples")
+    query = (
+        "select [{'label': 'cat', 'prob': 0.5::double}] as top_k, map(['cat'], [2]) as votes, "
+        "[1, 2] as ids, 'x' as name"
+    )
+    assert main(["--root", str(settings.root), "sql", query, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == '"top_k","votes","ids","name"'
+    row = next(csv.reader(lines[1:]))
+    assert json.loads(row[0]) == [{"label": "cat", "prob": 0.5}]
+    assert json.loads(row[1]) in ([["cat", 2]], [{"key": "cat", "value": 2}], {"cat": 2})
+    assert json.loads(row[2]) == [1, 2] and row[3] == "x"
 
 
 def test_settings_reject_unknown_schemes(tmp_path: Path) -> None:
